@@ -1,0 +1,33 @@
+"""Every test runs offline on the tiny model, with user paths pointed at temp folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_CACHE = Path(os.environ.get("ZIMAGE_TEST_CACHE", "/tmp/zimage-test-cache"))
+
+
+@pytest.fixture(autouse=True)
+def offline_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # The tiny model is built once and shared across tests and subprocesses; outputs go to per-test folders.
+    monkeypatch.setenv("ZIMAGE_CACHE_DIR", str(SHARED_CACHE))
+    monkeypatch.setenv("ZIMAGE_OUTPUT_DIR", str(tmp_path / "outputs"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.delenv("ZIMAGE_MODEL", raising=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_engine():
+    """One engine on the tiny model for the whole session; loading it once keeps the suite fast."""
+    from zimage.config import Settings
+    from zimage.engine import Engine
+
+    os.environ.setdefault("ZIMAGE_CACHE_DIR", str(SHARED_CACHE))
+    engine = Engine(Settings(model="tiny", cache_dir=SHARED_CACHE, warmup="off"))
+    engine.load()
+    return engine

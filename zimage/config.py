@@ -1,0 +1,95 @@
+"""Settings from the environment, read in one place. The README lists every variable."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from .errors import ValidationError
+
+HUB_MODEL_ID = "Tongyi-MAI/Z-Image-Turbo"
+MEMORY_MODES = ("auto", "full", "offload", "sequential")
+DTYPES = ("auto", "bfloat16", "float32")
+DEVICES = ("auto", "cuda", "mps", "cpu")
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, "").strip() or default
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    return default if not value else value in ("1", "true", "yes", "on")
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        raise ValidationError(f"{name} must be a number, got {raw!r}.", code="bad_setting", name=name, value=raw) from None
+
+
+def _cache_root() -> Path:
+    return Path(_env("ZIMAGE_CACHE_DIR", str(Path.home() / ".cache" / "zimage")))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the engine loads and runs the model. `from_env()` fills it; CLI flags override fields."""
+
+    model: str = "auto"
+    device: str = "auto"
+    dtype: str = "auto"
+    memory: str = "auto"
+    attention: str = "auto"
+    compile: bool = False
+    fp8: bool = False
+    warmup: str = "auto"
+    hub_timeout: float = 3.0
+    cache_dir: Path = field(default_factory=_cache_root)
+    output_dir: Path = field(default_factory=lambda: _cache_root() / "outputs")
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            model=_env("ZIMAGE_MODEL", "auto"),
+            device=_env("ZIMAGE_DEVICE", "auto").lower(),
+            dtype=_env("ZIMAGE_DTYPE", "auto").lower(),
+            memory=_env("ZIMAGE_MEMORY", "auto").lower(),
+            attention=_env("ZIMAGE_ATTENTION", "auto"),
+            compile=_env_bool("ZIMAGE_COMPILE"),
+            fp8=_env_bool("ZIMAGE_FP8"),
+            warmup=_env("ZIMAGE_WARMUP", "auto").lower(),
+            hub_timeout=_env_number("ZIMAGE_HUB_TIMEOUT", 3.0),
+            cache_dir=_cache_root(),
+            output_dir=Path(_env("ZIMAGE_OUTPUT_DIR", str(_cache_root() / "outputs"))),
+        ).checked()
+
+    def with_overrides(self, **values: object) -> "Settings":
+        """Apply the non-None values (from CLI flags) and check the result."""
+        known = {f.name for f in fields(self)}
+        return replace(self, **{k: v for k, v in values.items() if v is not None and k in known}).checked()
+
+    def checked(self) -> "Settings":
+        _check_choice("device", self.device, DEVICES)
+        _check_choice("memory", self.memory, MEMORY_MODES)
+        if self.dtype in ("float16", "fp16", "half"):
+            raise ValidationError(
+                "float16 is not supported: Z-Image gives NaN (black images) in float16. Use bfloat16.",
+                code="fp16",
+            )
+        _check_choice("dtype", self.dtype, DTYPES)
+        return self
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValidationError(
+            f"Unknown {name} {value!r}. Allowed: {', '.join(allowed)}.",
+            code="bad_choice",
+            field=name,
+            value=value,
+            allowed=", ".join(allowed),
+        )

@@ -1,0 +1,52 @@
+"""Domain errors, defined once. The UI and the CLI show their messages as they are."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ZImageError(Exception):
+    """Base class of every error a user may see.
+
+    `code` names the message template in assets/i18n, so the UI can show it in the user's language;
+    `params` fill that template. `str(error)` is the English message.
+    """
+
+    code = "error"
+
+    def __init__(self, message: str, *, code: str | None = None, **params: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.params = params
+
+
+class ValidationError(ZImageError):
+    """A request, preset, share link or metadata block that breaks a documented bound."""
+
+    code = "invalid"
+
+
+class ModelLoadError(ZImageError):
+    """The model could not be loaded; the next request tries again."""
+
+    code = "model_load"
+
+
+class GenerationError(ZImageError):
+    """Generation failed (out of memory, say); the app stays usable."""
+
+    code = "generation"
+
+
+class CancelledError(ZImageError):
+    """The user stopped the run."""
+
+    code = "cancelled"
+
+
+class BusyError(ZImageError):
+    """The queue is full or the caller is over its rate limit."""
+
+    code = "busy"

@@ -1,0 +1,123 @@
+"""PNG metadata: an A1111-style `parameters` text chunk plus a JSON chunk, and a parser for both."""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, PngImagePlugin
+
+from . import __version__
+from .errors import ValidationError
+from .request import GenerationRequest
+
+JSON_KEY = "zimage"
+PARAMETERS_KEY = "parameters"
+SAMPLER = "Euler (flow match)"
+# Pairs like `Steps: 9` or `Model: "a, b"`; values with commas are JSON-quoted, as A1111 does.
+_PAIR = re.compile(r'\s*([\w ]+):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"zimage": __version__}
+    for name in ("torch", "diffusers", "transformers"):
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            versions[name] = "missing"
+    return versions
+
+
+def _quote(value: Any) -> str:
+    text = str(value)
+    return json.dumps(text, ensure_ascii=False) if any(c in text for c in ',:"\n') else text
+
+
+def format_parameters(request: GenerationRequest, model: dict[str, Any]) -> str:
+    """The A1111 `parameters` text that A1111, Forge, Civitai and most image viewers read."""
+    pairs = {
+        "Steps": request.steps, "Sampler": SAMPLER, "CFG scale": 0, "Seed": request.seed,
+        "Size": f"{request.width}x{request.height}", "Shift": request.shift,
+        "Model": model.get("model_id", ""), "Model hash": model.get("revision", ""),
+        "Version": f"zimage {__version__}",
+    }
+    return request.prompt + "\n" + ", ".join(f"{key}: {_quote(value)}" for key, value in pairs.items())
+
+
+def build_pnginfo(request: GenerationRequest, model: dict[str, Any]) -> PngImagePlugin.PngInfo:
+    info = PngImagePlugin.PngInfo()
+    # add_text switches to an iTXt (UTF-8) chunk for non-Latin-1 text, so Chinese prompts survive.
+    info.add_text(PARAMETERS_KEY, format_parameters(request, model))
+    payload = {"request": request.to_dict(), "model": model, "versions": package_versions()}
+    info.add_text(JSON_KEY, json.dumps(payload, ensure_ascii=False))
+    return info
+
+
+def save_png(image: Image.Image, request: GenerationRequest, model: dict[str, Any], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format="PNG", pnginfo=build_pnginfo(request, model))
+    return path
+
+
+def read_request(source: Image.Image | str | Path) -> GenerationRequest:
+    """Read the request back from a PNG made by zimage (JSON chunk) or an A1111-style tool."""
+    info = _png_text(source)
+    if JSON_KEY in info:
+        return _from_json(info[JSON_KEY])
+    if PARAMETERS_KEY in info:
+        return parse_parameters(info[PARAMETERS_KEY])
+    raise ValidationError("This image carries no generation settings.", code="no_metadata")
+
+
+def _png_text(source: Image.Image | str | Path) -> dict[str, str]:
+    if isinstance(source, Image.Image):
+        return {k: v for k, v in source.info.items() if isinstance(v, str)}
+    try:
+        with Image.open(source) as image:
+            image.load()
+            return {k: v for k, v in image.info.items() if isinstance(v, str)}
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise ValidationError("This file is not a readable image.", code="bad_image") from error
+
+
+def _from_json(text: str) -> GenerationRequest:
+    try:
+        payload = json.loads(text)
+        params = payload["request"]
+    except (ValueError, TypeError, KeyError) as error:
+        raise ValidationError("The image's settings are damaged.", code="bad_metadata") from error
+    if not isinstance(params, dict):
+        raise ValidationError("The image's settings are damaged.", code="bad_metadata")
+    return GenerationRequest.from_params(params)
+
+
+def parse_parameters(text: str) -> GenerationRequest:
+    """Parse A1111 `parameters` text: prompt lines, an optional negative prompt, then one settings line."""
+    lines = text.strip().split("\n")
+    if len(lines) < 2:
+        raise ValidationError("The image's settings are damaged.", code="bad_metadata")
+    pairs = {key.strip(): _unquote(value) for key, value in _PAIR.findall(lines[-1]) if key.strip()}
+    prompt_lines = [line for line in lines[:-1]]
+    negative = next((i for i, line in enumerate(prompt_lines) if line.startswith("Negative prompt:")), None)
+    prompt = "\n".join(prompt_lines[:negative] if negative is not None else prompt_lines)
+    params: dict[str, Any] = {"prompt": prompt}
+    for key, field_name in (("Seed", "seed"), ("Steps", "steps"), ("Shift", "shift")):
+        if key in pairs:
+            params[field_name] = pairs[key]
+    if "Size" in pairs:
+        width, _, height = pairs["Size"].partition("x")
+        params["width"], params["height"] = width, height
+    return GenerationRequest.from_params(params)
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if value.startswith('"'):
+        try:
+            return str(json.loads(value))
+        except ValueError:
+            return value.strip('"')
+    return value

@@ -1,0 +1,164 @@
+"""The one request type that the UI, the API, the CLI, share links and PNG metadata all use."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Mapping
+
+from .errors import ValidationError
+
+MIN_SIDE, MAX_SIDE, SIDE_MULTIPLE = 256, 2048, 16
+MAX_PROMPT_CHARS = 2000
+MAX_SEED = 2**32 - 1
+MIN_COUNT, MAX_COUNT = 1, 8
+MIN_STEPS, MAX_STEPS = 1, 50
+MIN_SHIFT, MAX_SHIFT = 1.0, 10.0
+DEFAULT_STEPS, DEFAULT_SHIFT, DEFAULT_SEED = 9, 3.0, 42
+
+# Control characters other than newline and tab have no place in a prompt and break the PNG text chunk.
+_ALLOWED_CONTROL = {"\n", "\t"}
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """Everything needed to make an image again: the same request gives the same pixels."""
+
+    prompt: str
+    width: int = 1024
+    height: int = 1024
+    seed: int = DEFAULT_SEED
+    count: int = 1
+    steps: int = DEFAULT_STEPS
+    shift: float = DEFAULT_SHIFT
+
+    def validated(self) -> "GenerationRequest":
+        """Return a normalised copy, or raise ValidationError naming the field and its bounds."""
+        checked = GenerationRequest(
+            prompt=check_prompt(self.prompt),
+            width=check_side("width", self.width),
+            height=check_side("height", self.height),
+            seed=check_int("seed", self.seed, 0, MAX_SEED),
+            count=check_int("count", self.count, MIN_COUNT, MAX_COUNT),
+            steps=check_int("steps", self.steps, MIN_STEPS, MAX_STEPS),
+            shift=check_float("shift", self.shift, MIN_SHIFT, MAX_SHIFT),
+        )
+        if checked.seed + checked.count - 1 > MAX_SEED:
+            # Batches use seeds s..s+count-1, and every one must be a seed a user can type back in.
+            raise _out_of_range("seed", checked.seed, 0, MAX_SEED - checked.count + 1)
+        return checked
+
+    def single(self, index: int) -> "GenerationRequest":
+        """The one-image request that reproduces image `index` of this batch on its own."""
+        return replace(self, seed=self.seed + index, count=1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> "GenerationRequest":
+        """Build a validated request from loosely typed values (query strings, JSON, CLI).
+
+        Unknown keys are an error, so a typo in a share link or API call is reported, not ignored.
+        """
+        unknown = sorted(set(params) - FIELD_NAMES)
+        if unknown:
+            raise ValidationError(
+                f"Unknown parameter(s): {', '.join(unknown)}. Allowed: {', '.join(sorted(FIELD_NAMES))}.",
+                code="unknown_param",
+                names=", ".join(unknown),
+                allowed=", ".join(sorted(FIELD_NAMES)),
+            )
+        if "prompt" not in params:
+            raise ValidationError("A prompt is required.", code="prompt_missing")
+        return cls(**dict(params)).validated()
+
+
+FIELD_NAMES = frozenset(f.name for f in fields(GenerationRequest))
+
+
+def check_prompt(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValidationError("The prompt must be text.", code="prompt_type")
+    prompt = value.replace("\r\n", "\n").strip()
+    if not prompt:
+        raise ValidationError("A prompt is required.", code="prompt_missing")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise ValidationError(
+            f"The prompt has {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}.",
+            code="prompt_long",
+            length=len(prompt),
+            limit=MAX_PROMPT_CHARS,
+        )
+    if any(ord(ch) < 32 and ch not in _ALLOWED_CONTROL or ord(ch) == 127 for ch in prompt):
+        raise ValidationError("The prompt contains control characters.", code="prompt_control")
+    return prompt
+
+
+def _as_number(name: str, value: Any) -> float:
+    """Accept ints, floats and numeric strings; reject bools, which Python counts as ints."""
+    if isinstance(value, bool) or value is None:
+        raise _not_a_number(name, value)
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value.strip()) if not value.strip().lstrip("+-").isdigit() else int(value.strip())
+        except ValueError:
+            pass
+    raise _not_a_number(name, value)
+
+
+def _not_a_number(name: str, value: Any) -> ValidationError:
+    shown = repr(value)[:40]
+    return ValidationError(f"{name} must be a number, got {shown}.", code="not_number", field=name, value=shown)
+
+
+def _out_of_range(name: str, value: Any, low: Any, high: Any) -> ValidationError:
+    return ValidationError(
+        f"{name} must be between {low} and {high}, got {value}.",
+        code="out_of_range",
+        field=name,
+        value=value,
+        low=low,
+        high=high,
+    )
+
+
+def check_int(name: str, value: Any, low: int, high: int) -> int:
+    number = _as_number(name, value)
+    if isinstance(number, float):
+        if not math.isfinite(number) or not number.is_integer():
+            raise ValidationError(f"{name} must be a whole number, got {number}.", code="not_integer", field=name, value=number)
+        number = int(number)
+    if not low <= number <= high:
+        raise _out_of_range(name, number, low, high)
+    return number
+
+
+def check_float(name: str, value: Any, low: float, high: float) -> float:
+    number = float(_as_number(name, value))
+    if not math.isfinite(number) or not low <= number <= high:
+        raise _out_of_range(name, number, low, high)
+    return round(number, 4)
+
+
+def check_side(name: str, value: Any) -> int:
+    side = check_int(name, value, MIN_SIDE, MAX_SIDE)
+    if side % SIDE_MULTIPLE:
+        raise ValidationError(
+            f"{name} must be a multiple of {SIDE_MULTIPLE}, got {side}.",
+            code="not_multiple",
+            field=name,
+            value=side,
+            multiple=SIDE_MULTIPLE,
+        )
+    return side
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """Parse "WIDTHxHEIGHT" (also with "×" or "*") into validated sides."""
+    parts = str(text).lower().replace("×", "x").replace("*", "x").split("x")
+    if len(parts) != 2:
+        raise ValidationError(f"Size must look like 1024x1024, got {str(text)[:40]!r}.", code="size_format", value=str(text)[:40])
+    return check_side("width", parts[0]), check_side("height", parts[1])

@@ -1,0 +1,111 @@
+"""A tiny random-weights Z-Image model built from the real classes, for tests and offline demos.
+
+It goes through the same save_pretrained / from_pretrained path as the real weights, so loading code is
+exercised end to end. Its images are noise by design: it proves the plumbing, not the model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+TINY_VERSION = "tiny-v1"
+TINY_SEED = 20251126
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"]
+
+# Qwen3's template, cut down to what ZImagePipeline uses: one user turn and a generation prompt.
+CHAT_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}"
+    "{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}"
+    "{%- endif %}"
+)
+
+
+def _byte_symbols() -> list[str]:
+    """GPT-2's byte-to-unicode table: 256 printable symbols, so any UTF-8 text (Chinese too) tokenizes."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    codes, extra = printable[:], 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            codes.append(256 + extra)
+            extra += 1
+    return [chr(code) for _, code in sorted(zip(printable, codes))]
+
+
+def build_tokenizer():
+    from transformers import Qwen2Tokenizer
+
+    vocab = {symbol: index for index, symbol in enumerate(_byte_symbols())}
+    for token in SPECIAL_TOKENS:
+        vocab[token] = len(vocab)
+    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], unk_token=None, pad_token="<|endoftext|>",
+                               eos_token="<|im_end|>", bos_token=None)
+    tokenizer.add_special_tokens({"additional_special_tokens": SPECIAL_TOKENS[1:]})
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def build_pipeline():
+    """Build the tiny pipeline in memory with fixed random weights."""
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, ZImagePipeline, ZImageTransformer2DModel
+    from transformers import Qwen3Config, Qwen3Model
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(TINY_SEED)
+        transformer = ZImageTransformer2DModel(
+            all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=32, n_layers=2, n_refiner_layers=1,
+            n_heads=2, n_kv_heads=2, qk_norm=True, cap_feat_dim=32, rope_theta=256.0, t_scale=1000.0,
+            axes_dims=[4, 6, 6], axes_lens=[1536, 512, 512],
+        )
+        # These two start as uninitialised memory; left so, the saved model would not be deterministic.
+        with torch.no_grad():
+            transformer.x_pad_token.normal_(std=0.02)
+            transformer.cap_pad_token.normal_(std=0.02)
+        tokenizer = build_tokenizer()
+        text_encoder = Qwen3Model(Qwen3Config(
+            vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+            num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=1024,
+        ))
+        vae = AutoencoderKL(
+            in_channels=3, out_channels=3, latent_channels=16,
+            down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
+            block_out_channels=[8, 16, 16, 16], layers_per_block=1, norm_num_groups=8,
+            scaling_factor=0.3611, shift_factor=0.1159, use_quant_conv=False, use_post_quant_conv=False,
+        )
+    scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0, use_dynamic_shifting=False)
+    return ZImagePipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                          transformer=transformer)
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("ZIMAGE_CACHE_DIR") or Path.home() / ".cache" / "zimage"
+    return Path(base)
+
+
+def ensure_tiny_model(cache_dir: Path | None = None) -> Path:
+    """Return the folder of the saved tiny model, building and saving it on first use."""
+    folder = (cache_dir or default_cache_dir()) / TINY_VERSION
+    if (folder / "model_index.json").exists():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    log.warning("Building the tiny random-weights demo model in %s (its images are noise by design)", folder)
+    # Save into a temporary sibling, then rename: a concurrent process never sees a half-written model.
+    staging = Path(tempfile.mkdtemp(prefix=".tiny-", dir=folder.parent))
+    try:
+        build_pipeline().save_pretrained(staging)
+        if not folder.exists():
+            os.replace(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
