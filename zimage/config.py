@@ -93,3 +93,31 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
             value=value,
             allowed=", ".join(allowed),
         )
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """Serving limits for the web app and API. The README's limits table documents each one."""
+
+    queue_size: int = 20
+    concurrency: int = 1
+    rate_limit: str = ""
+    output_max_age_hours: float = 24.0
+    output_max_mb: float = 1024.0
+    history_limit: int = 48
+    mcp: bool = False
+
+    @classmethod
+    def from_env(cls) -> "AppSettings":
+        settings = cls(
+            queue_size=int(_env_number("ZIMAGE_QUEUE_SIZE", 20)),
+            concurrency=int(_env_number("ZIMAGE_CONCURRENCY", 1)),
+            rate_limit=_env("ZIMAGE_RATE_LIMIT", ""),
+            output_max_age_hours=_env_number("ZIMAGE_OUTPUT_MAX_AGE_HOURS", 24.0),
+            output_max_mb=_env_number("ZIMAGE_OUTPUT_MAX_MB", 1024.0),
+            history_limit=int(_env_number("ZIMAGE_HISTORY_LIMIT", 48)),
+            mcp=_env_bool("ZIMAGE_MCP"),
+        )
+        if settings.queue_size < 1 or settings.concurrency < 1:
+            raise ValidationError("ZIMAGE_QUEUE_SIZE and ZIMAGE_CONCURRENCY must be at least 1.", code="bad_setting")
+        return settings

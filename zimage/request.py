@@ -61,7 +61,7 @@ class GenerationRequest:
 
         Unknown keys are an error, so a typo in a share link or API call is reported, not ignored.
         """
-        unknown = sorted(set(params) - FIELD_NAMES)
+        unknown = sorted(str(key)[:40] for key in params if key not in FIELD_NAMES)
         if unknown:
             raise ValidationError(
                 f"Unknown parameter(s): {', '.join(unknown)}. Allowed: {', '.join(sorted(FIELD_NAMES))}.",
@@ -90,9 +90,23 @@ def check_prompt(value: Any) -> str:
             length=len(prompt),
             limit=MAX_PROMPT_CHARS,
         )
-    if any(ord(ch) < 32 and ch not in _ALLOWED_CONTROL or ord(ch) == 127 for ch in prompt):
+    if any(_is_forbidden(ch) for ch in prompt):
         raise ValidationError("The prompt contains control characters.", code="prompt_control")
     return prompt
+
+
+def _is_forbidden(ch: str) -> bool:
+    # Lone surrogates cannot be encoded as UTF-8, so they would break share links and PNG chunks.
+    code = ord(ch)
+    return (code < 32 and ch not in _ALLOWED_CONTROL) or code == 127 or 0xD800 <= code <= 0xDFFF
+
+
+def _shown(value: Any) -> str:
+    """A short rendering of a value for messages; huge ints must not be turned into 5000-digit text."""
+    try:
+        return repr(value)[:40]
+    except ValueError:
+        return "a very large number"
 
 
 def _as_number(name: str, value: Any) -> float:
@@ -115,6 +129,7 @@ def _not_a_number(name: str, value: Any) -> ValidationError:
 
 
 def _out_of_range(name: str, value: Any, low: Any, high: Any) -> ValidationError:
+    value = _shown(value)
     return ValidationError(
         f"{name} must be between {low} and {high}, got {value}.",
         code="out_of_range",
@@ -129,7 +144,8 @@ def check_int(name: str, value: Any, low: int, high: int) -> int:
     number = _as_number(name, value)
     if isinstance(number, float):
         if not math.isfinite(number) or not number.is_integer():
-            raise ValidationError(f"{name} must be a whole number, got {number}.", code="not_integer", field=name, value=number)
+            shown = _shown(number)
+            raise ValidationError(f"{name} must be a whole number, got {shown}.", code="not_integer", field=name, value=shown)
         number = int(number)
     if not low <= number <= high:
         raise _out_of_range(name, number, low, high)
@@ -137,7 +153,10 @@ def check_int(name: str, value: Any, low: int, high: int) -> int:
 
 
 def check_float(name: str, value: Any, low: float, high: float) -> float:
-    number = float(_as_number(name, value))
+    try:
+        number = float(_as_number(name, value))
+    except OverflowError:
+        raise _out_of_range(name, value, low, high) from None
     if not math.isfinite(number) or not low <= number <= high:
         raise _out_of_range(name, number, low, high)
     return round(number, 4)
