@@ -114,15 +114,23 @@ def model_status(lang: str) -> str:
     engine = default_engine()
     loaded = engine.loaded
     if loaded is not None:
-        info = loaded.describe()
-        ready = i18n.text("model_ready", lang, **info)
-        if info["is_tiny"]:
-            reason = info["fallback_reason"] or "ZIMAGE_MODEL=tiny"
-            return i18n.text("tiny_warning", lang, reason=reason) + "\n\n" + ready
-        return ready
+        return i18n.text("model_ready", lang, **loaded.describe())
     if engine.last_error:
         return i18n.text("model_failed", lang, reason=html.escape(engine.last_error))
     return i18n.text("model_loading", lang)
+
+
+def tiny_banner(lang: str) -> dict:
+    """The prominent demo-mode notice: shown whenever the tiny model is (or will be) answering."""
+    engine = default_engine()
+    loaded = engine.loaded
+    if loaded is not None:
+        is_tiny, reason = loaded.source.is_tiny, loaded.source.fallback_reason
+    else:
+        is_tiny, reason = engine.settings.model == "tiny", ""
+    if not is_tiny:
+        return dict(value="", visible=False)
+    return dict(value=i18n.text("tiny_warning", lang, reason=reason or "ZIMAGE_MODEL=tiny"), visible=True)
 
 
 def start_background_load() -> None:
@@ -158,6 +166,7 @@ class UI:
             updates[component] = gr.update(**{prop: i18n.text(key, lang) for prop, key in keys.items()})
         updates[self.preset] = gr.update(choices=preset_choices(lang))
         updates[self.status] = model_status(lang)
+        updates[self.tiny_banner] = gr.update(**tiny_banner(lang))
         return updates
 
     # layout ------------------------------------------------------------------------------------
@@ -166,6 +175,8 @@ class UI:
         max_age = int(self.services.app.output_max_age_hours * 3600)
         with gr.Blocks(title="Z-Image-Turbo", delete_cache=(600, max_age)) as demo:
             self.lang = gr.State("en")
+            # A State cannot receive values from frontend js, so the browser's language arrives through this.
+            self.browser_lang = gr.Textbox(visible=False)
             self.history = gr.State([])
             self.last_run = gr.State([])
             self.selected = gr.State(None)
@@ -176,6 +187,8 @@ class UI:
                     self._inputs()
                 with gr.Column(scale=6, min_width=320):
                     self._outputs()
+            examples = load_json("examples.json")["examples"]
+            gr.Examples(examples, [self.prompt, self.width, self.height], label=i18n.text("examples"))
             self.footer = self.t(gr.Markdown(i18n.text("footer")), value="footer")
             self._wire(demo)
         return demo
@@ -187,7 +200,9 @@ class UI:
                 self.tagline = self.t(gr.Markdown(i18n.text("tagline")), value="tagline")
             self.language = self.t(gr.Radio(LANGUAGE_CHOICES, value="en", label=i18n.text("language"),
                                             scale=1, min_width=160, elem_id="zimage-language"), label="language")
-        self.status = gr.Markdown(model_status("en"), elem_id="zimage-status", elem_classes=["zimage-status"])
+        self.tiny_banner = gr.Markdown(**tiny_banner("en"), elem_id="zimage-tiny-banner",
+                                       elem_classes=["zimage-banner-tiny"])
+        self.status = gr.Markdown(model_status("en"), elem_id="zimage-status")
         self.notice = self.t(gr.Textbox(label=i18n.text("notice"), visible=False, interactive=False,
                                         elem_id="zimage-notice"), label="notice")
 
@@ -238,8 +253,6 @@ class UI:
                                value="stop")
         self.png = self.t(gr.File(label=i18n.text("load_png"), file_types=[".png"], type="filepath", height=90,
                                   elem_id="zimage-load-png"), label="load_png")
-        examples = load_json("examples.json")["examples"]
-        self.examples = gr.Examples(examples, [self.prompt, self.width, self.height], label=i18n.text("examples"))
 
     def _outputs(self) -> None:
         self.results = self.t(gr.Gallery(label=i18n.text("gallery"), format="png", columns=2, height=520,
@@ -254,14 +267,15 @@ class UI:
                 self.use_seed = self.t(gr.Button(i18n.text("use_seed"), size="sm", elem_id="zimage-use-seed"),
                                        value="use_seed")
                 self.download = self.t(gr.DownloadButton(i18n.text("download"), size="sm", elem_id="zimage-download"),
-                                       value="download")
+                                       label="download")
                 self.copy_link = self.t(gr.Button(i18n.text("copy_link"), size="sm", elem_id="zimage-copy-link"),
                                         value="copy_link")
             self.share_query = gr.Textbox(visible=False)
             self.share_url = self.t(gr.Textbox(label=i18n.text("share_link"), interactive=False,
                                                elem_id="zimage-share-url"), label="share_link")
-        self.history_gallery = gr.Gallery(label="History", format="png", columns=4, height=260, object_fit="contain",
-                                          elem_id="zimage-history", interactive=False)
+        with self.t(gr.Accordion(i18n.text("history"), open=True), label="history"):
+            self.history_gallery = gr.Gallery(show_label=False, format="png", columns=6, height=220,
+                                              object_fit="cover", elem_id="zimage-history", interactive=False)
 
     # events ------------------------------------------------------------------------------------
 
@@ -276,27 +290,38 @@ class UI:
                     api_visibility="private")
         self.stop.click(self.stop_run, None, None, cancels=[run], api_visibility="private", queue=False)
 
-        demo.load(self.on_load, [self.lang], None, js="(lang) => [navigator.language || 'en']",
-                  api_visibility="private").then(
+        language_outputs = self.language_outputs()
+        fill_outputs = self.fill_outputs()
+        demo.load(self.on_load, [self.browser_lang], unique([*language_outputs, *fill_outputs, self.notice, self.autorun]),
+                  js="(lang) => navigator.language || 'en'", api_visibility="private").then(
             self.autorun_generate, [self.autorun, *fields, self.lang], [self.results, self.info, self.last_run],
             api_visibility="private", **gpu,
         ).success(self.add_history, [self.last_run, self.history], [self.history, self.history_gallery],
                   api_visibility="private")
-        self.language.input(self.switch_language, [self.language], None, api_visibility="private")
+        self.language.input(self.switch_language, [self.language], language_outputs, api_visibility="private")
         self.tier.input(self.pick_tier, [self.tier], [self.size, self.width, self.height], api_visibility="private")
         self.size.input(self.pick_size, [self.size], [self.width, self.height], api_visibility="private")
         self.compose.click(self.compose_prompt, [self.preset, self.text_title, self.text_subtitle, self.lang],
                            [self.prompt, self.notice], api_visibility="private")
-        self.png.upload(self.load_png, [self.png, self.lang], None, api_visibility="private")
-        self.results.select(self.select_image, [self.last_run, self.lang], None, api_visibility="private").then(
-            None, [self.share_query], [self.share_url], js=SHARE_URL_JS)
-        self.history_gallery.select(self.select_image, [self.history, self.lang], None,
-                                    api_visibility="private").then(None, [self.share_query], [self.share_url],
-                                                                   js=SHARE_URL_JS)
+        self.png.upload(self.load_png, [self.png, self.lang], unique([*fill_outputs, self.notice, self.png]),
+                        api_visibility="private")
+        selection = [self.selected, self.parameters, self.download, self.share_query]
+        for gallery, entries in ((self.results, self.last_run), (self.history_gallery, self.history)):
+            gallery.select(self.select_image, [entries, self.lang], selection, api_visibility="private").then(
+                None, [self.share_query], [self.share_url], js=SHARE_URL_JS, api_visibility="private")
         self.use_seed.click(self.reuse_seed, [self.selected], [self.seed, self.random_seed], api_visibility="private")
-        self.copy_link.click(None, [self.share_url], [self.share_url], js=COPY_JS)
+        self.copy_link.click(None, [self.share_url], [self.share_url], js=COPY_JS, api_visibility="private")
         timer = gr.Timer(2.0)
-        timer.tick(self.refresh_status, [self.lang], [self.status, timer], api_visibility="private")
+        timer.tick(self.refresh_status, [self.lang], [self.status, self.tiny_banner, timer],
+                   api_visibility="private")
+
+    def language_outputs(self) -> list:
+        return unique([self.lang, self.language, *(c for c, _ in self.translated), self.preset, self.status,
+                       self.tiny_banner])
+
+    def fill_outputs(self) -> list:
+        return [self.prompt, self.width, self.height, self.seed, self.random_seed, self.count, self.steps,
+                self.shift, self.tier, self.size]
 
     # handlers ----------------------------------------------------------------------------------
 
@@ -337,18 +362,19 @@ class UI:
             event.set()
 
     def on_load(self, browser_lang: str, request: gr.Request) -> dict:
+        log.info("page load: browser language %r", browser_lang)
         lang = i18n.normalize_language(browser_lang)
-        updates = {self.lang: lang, self.language: lang, **self.language_updates(lang)}
+        updates = self.switch_language(lang)
         try:
-            linked = sharelink.parse_query(dict(request.query_params.multi_items()) if False else
-                                           _query_lists(request))
+            linked = sharelink.parse_query(_query_lists(request))
         except ValidationError as error:
             message = i18n.text("link_invalid", lang, message=i18n.error_message(error, lang))
-            return {**updates, self.notice: gr.update(value=message, visible=True), self.autorun: False}
+            notice = gr.update(value=message, visible=True)
+            return merge_updates(updates, {self.notice: notice, self.autorun: False})
         if linked is None:
-            return {**updates, self.autorun: False}
+            return merge_updates(updates, {self.autorun: False})
         notice = gr.update(value=i18n.text("loaded_from_link", lang), visible=True)
-        return {**updates, **self.fill_fields(linked), self.notice: notice, self.autorun: True}
+        return merge_updates(updates, self.fill_fields(linked), {self.notice: notice, self.autorun: True})
 
     def fill_fields(self, req: GenerationRequest) -> dict:
         """Updates that put a request back into every field (share links, PNG drops)."""
@@ -364,7 +390,7 @@ class UI:
 
     def switch_language(self, lang: str) -> dict:
         lang = i18n.normalize_language(lang)
-        return {self.lang: lang, **self.language_updates(lang)}
+        return merge_updates(self.language_updates(lang), {self.lang: lang, self.language: lang})
 
     def pick_tier(self, tier: str) -> tuple:
         first = sizes.sizes(int(tier))[0]
@@ -391,7 +417,7 @@ class UI:
         except ValidationError as error:
             return {self.notice: gr.update(value=i18n.error_message(error, lang), visible=True)}
         notice = gr.update(value=i18n.text("loaded_from_png", lang), visible=True)
-        return {**self.fill_fields(req), self.notice: notice, self.png: None}
+        return merge_updates(self.fill_fields(req), {self.notice: notice, self.png: None})
 
     def select_image(self, entries: list[dict], lang: str, evt: gr.SelectData) -> dict:
         if not entries or not 0 <= evt.index < len(entries):
@@ -408,7 +434,7 @@ class UI:
     def refresh_status(self, lang: str) -> tuple:
         engine = default_engine()
         done = engine.loaded is not None or bool(engine.last_error)
-        return model_status(lang), gr.Timer(active=not done)
+        return model_status(lang), gr.update(**tiny_banner(lang)), gr.Timer(active=not done)
 
 
 GENERATE_DOC = (
@@ -419,6 +445,27 @@ GENERATE_DOC = (
 )
 SHARE_URL_JS = "(q) => q ? window.location.origin + window.location.pathname + '?' + q : ''"
 COPY_JS = "(url) => { if (url && navigator.clipboard) { navigator.clipboard.writeText(url).catch(() => {}); } return url; }"
+
+
+def as_update(value: Any) -> dict:
+    return value if isinstance(value, dict) and value.get("__type__") == "update" else gr.update(value=value)
+
+
+def merge_updates(*groups: dict) -> dict:
+    """Combine {component: update} dicts; a component named twice gets both its label and its value."""
+    merged: dict = {}
+    for group in groups:
+        for component, value in group.items():
+            if component in merged and not isinstance(component, gr.State):
+                merged[component] = {**as_update(merged[component]), **as_update(value)}
+            else:
+                merged[component] = value
+    return merged
+
+
+def unique(components: list) -> list:
+    """Drop repeats (a component may be both translated and filled) while keeping the order."""
+    return list(dict.fromkeys(components))
 
 
 def _query_lists(request: gr.Request) -> dict[str, list[str]]:
