@@ -1,0 +1,452 @@
+"""Benchmark Z-Image-Turbo's speed levers on one GPU, with random weights at the real model's size.
+
+    python bench/gpu.py --out bench/results/h100 [--quick]     # needs a CUDA GPU, stays under 8 minutes
+    python bench/gpu.py --out /tmp/smoke --smoke                # tiny model on the CPU: checks the script only
+
+Random weights give the same speed as the real ones (same shapes, same kernels) and need no download. Each
+variant (memory mode, attention kernel, compile, fp8) is measured at 1024x1024, 9 steps, batch 1 and 4: the
+median of N warm runs, split into text encoding, denoising and VAE decode, plus peak VRAM. A variant that
+fails is recorded and the rest still run. Results go to results.json and results.md in --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import statistics
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # `python bench/gpu.py` puts bench/ first on the path, not the repository.
+
+from zimage import speed  # noqa: E402
+from zimage.tiny import build_tokenizer  # noqa: E402
+
+log = logging.getLogger("bench.gpu")
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+GIB = 1024**3
+PROMPT = (
+    'A weathered wooden sign reading "OPEN ALL NIGHT" hangs above a noodle stall in a rainy alley at dusk, '
+    "warm lanterns reflected in puddles, steam rising from the pots, a cat asleep on a stool, 35mm photograph."
+)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One combination of levers. `est_s` is a rough H100 cost per batch size, for the time-budget guard."""
+
+    name: str
+    memory: str = "full"
+    attention: str = "native"
+    compile: bool = False
+    compile_mode: str | None = None
+    fp8: bool = False
+    required: bool = True
+    est_s: float = 15.0
+
+
+# Order matters: compiling and fp8 quantization cannot be undone, so eager variants run first and fp8 last.
+VARIANTS = (
+    Variant("eager-native"),
+    Variant("eager-best-attn", attention="auto", required=False),
+    Variant("offload", memory="offload", est_s=25.0),
+    Variant("compile", compile=True, est_s=60.0),
+    Variant("compile-best-attn", attention="auto", compile=True, required=False, est_s=60.0),
+    Variant("cudagraphs", compile=True, compile_mode="reduce-overhead", required=False, est_s=75.0),
+    Variant("fp8-compile", compile=True, fp8=True, est_s=75.0),
+)
+
+# The issue's targets: H100, bf16, 1024x1024, 9 steps, warm, batch 1.
+TARGETS = (
+    {"id": "compile_e2e", "what": "end-to-end with regional compile (bf16)", "metric": "total_s", "limit": 0.60,
+     "unit": "s", "variants": ("compile", "compile-best-attn", "cudagraphs")},
+    {"id": "fp8_e2e", "what": "end-to-end with fp8 + compile", "metric": "total_s", "limit": 0.45, "unit": "s",
+     "variants": ("fp8-compile",)},
+    {"id": "offload_vram", "what": "peak VRAM with model CPU offload", "metric": "peak_vram_gib", "limit": 15.0,
+     "unit": "GiB", "variants": ("offload",)},
+)
+
+
+class Skip(Exception):
+    """A variant that cannot run here; recorded with its reason, not as a failure."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    smoke: bool
+    device: torch.device
+    dtype: torch.dtype
+    height: int
+    width: int
+    steps: int
+    batches: tuple[int, ...]
+    runs: int
+    budget_s: float
+    est_scale: float  # smoke mode shrinks the H100 estimates to the tiny model
+
+
+def make_settings(args: argparse.Namespace) -> Settings:
+    quick_batches, quick_runs = (1,), 2
+    if args.smoke:
+        return Settings(True, torch.device("cpu"), torch.float32, 256, 256, 2,
+                        quick_batches if args.quick else (1, 2), args.runs or (quick_runs if args.quick else 3),
+                        args.budget_s or 50.0, 0.05)
+    return Settings(False, torch.device("cuda"), torch.bfloat16, 1024, 1024, 9,
+                    quick_batches if args.quick else (1, 4), args.runs or (quick_runs if args.quick else 3),
+                    args.budget_s or 400.0, 1.0)
+
+
+# --- Building the random-weights pipeline -------------------------------------------------------------------
+
+
+def load_configs(smoke: bool) -> dict[str, dict[str, Any]]:
+    """Constructor arguments of the three models: the real sizes, or the tiny ones for --smoke."""
+    if smoke:
+        return json.loads((CONFIG_DIR / "smoke.json").read_text())
+    return {name: json.loads((CONFIG_DIR / f"{name}.json").read_text())
+            for name in ("transformer", "text_encoder", "vae")}
+
+
+def _init_on(device: torch.device, dtype: torch.dtype, factory: Any) -> torch.nn.Module:
+    """Build a model straight on `device`: random init of 6B parameters takes seconds on a GPU, minutes on a CPU."""
+    with torch.device(device):
+        module = factory()
+    return module.to(dtype).eval().requires_grad_(False)
+
+
+def build_pipeline(configs: dict[str, dict[str, Any]], device: torch.device, dtype: torch.dtype) -> Any:
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, ZImagePipeline, ZImageTransformer2DModel
+    from transformers import Qwen3Config, Qwen3Model
+
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer()
+    if len(tokenizer) > configs["text_encoder"]["vocab_size"]:
+        raise ValueError(f"tokenizer has {len(tokenizer)} ids, more than the text encoder's vocabulary")
+    text_encoder = _init_on(device, dtype, lambda: Qwen3Model(Qwen3Config(**configs["text_encoder"])))
+    transformer = _init_on(device, dtype, lambda: ZImageTransformer2DModel(**configs["transformer"]))
+    with torch.no_grad():  # these start as uninitialised memory in some diffusers versions
+        transformer.x_pad_token.normal_(std=0.02)
+        transformer.cap_pad_token.normal_(std=0.02)
+    vae = _init_on(device, dtype, lambda: AutoencoderKL(**configs["vae"]))
+    scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0, use_dynamic_shifting=False)
+    pipe = ZImagePipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                          transformer=transformer)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+# --- Timing -------------------------------------------------------------------------------------------------
+
+
+class Clock:
+    """Times named sections: CUDA events on a GPU (no host sync inside a section), perf_counter on the CPU."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.seconds: dict[str, float] = {}
+        self._events: list[tuple[str, Any, Any]] = []
+
+    @contextmanager
+    def section(self, name: str) -> Iterator[None]:
+        if not self.cuda:
+            started = time.perf_counter()
+            yield
+            self.seconds[name] = time.perf_counter() - started
+            return
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        yield
+        end.record()
+        self._events.append((name, start, end))
+
+    def read(self) -> dict[str, float]:
+        if self.cuda:
+            torch.cuda.synchronize()
+            self.seconds.update({name: s.elapsed_time(e) / 1000 for name, s, e in self._events})
+        return dict(self.seconds)
+
+
+class CallCounter:
+    """Counts transformer forward passes, to report how many a 9-step run really makes."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        self.calls = 0
+        module.register_forward_hook(self._hook)
+
+    def _hook(self, *_: Any) -> None:
+        self.calls += 1
+
+
+def decode(pipe: Any, latents: torch.Tensor) -> list[Any]:
+    """The pipeline's own decode step (unscale, VAE decode, to PIL), run apart from it so it can be timed."""
+    config = pipe.vae.config
+    latents = latents.to(pipe.vae.dtype) / config.scaling_factor + config.shift_factor
+    image = pipe.vae.decode(latents, return_dict=False)[0]
+    return pipe.image_processor.postprocess(image, output_type="pil")
+
+
+@torch.no_grad()
+def timed_run(pipe: Any, s: Settings, batch: int, seed: int) -> dict[str, float]:
+    """One generation in three timed sections; `total_s` is the wall clock across all three."""
+    clock = Clock(s.device)
+    started = time.perf_counter()
+    with clock.section("encode_s"):
+        embeds, _ = pipe.encode_prompt(PROMPT, device=s.device, do_classifier_free_guidance=False)
+    with clock.section("denoise_s"):
+        latents = pipe(prompt_embeds=embeds, height=s.height, width=s.width, num_inference_steps=s.steps,
+                       guidance_scale=0.0, num_images_per_prompt=batch, output_type="latent",
+                       generator=torch.Generator("cpu").manual_seed(seed)).images
+    with clock.section("decode_s"):
+        images = decode(pipe, latents)
+    times = clock.read()
+    times["total_s"] = time.perf_counter() - started
+    assert len(images) == batch, f"expected {batch} images, got {len(images)}"
+    return times
+
+
+def measure(pipe: Any, s: Settings, variant: Variant, batch: int, counter: CallCounter) -> dict[str, Any]:
+    """Warm up at the measured size (a new shape recompiles), then take medians over `s.runs` runs."""
+    warmups = 2 if variant.compile_mode == "reduce-overhead" else 1  # CUDA graphs record on the second call
+    warm_s = sum(speed.warm_up(pipe, s.device, height=s.height, width=s.width, steps=2, count=batch)
+                 for _ in range(warmups))
+    if s.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    calls_before = counter.calls
+    runs = [timed_run(pipe, s, batch, seed=index) for index in range(s.runs)]
+    row: dict[str, Any] = {key: round(statistics.median(run[key] for run in runs), 4) for key in runs[0]}
+    row["per_image_s"] = round(row["total_s"] / batch, 4)
+    row["peak_vram_gib"] = round(torch.cuda.max_memory_allocated() / GIB, 2) if s.device.type == "cuda" else None
+    row["transformer_calls"] = (counter.calls - calls_before) // len(runs)
+    row["warmup_s"] = round(warm_s, 2)
+    return row
+
+
+# --- Variants -----------------------------------------------------------------------------------------------
+
+
+def place(pipe: Any, mode: str, device: torch.device) -> str:
+    """Apply a memory mode after undoing the previous one, so variants do not leak into each other."""
+    pipe.remove_all_hooks()
+    pipe.vae.disable_tiling()
+    used = speed.apply_memory_mode(pipe, mode, device)
+    if used != mode:
+        raise Skip(f"memory mode {mode!r} needs a GPU; on {device.type} it would equal 'full'")
+    return used
+
+
+def prepare(pipe: Any, s: Settings, variant: Variant) -> dict[str, Any]:
+    """Switch the pipeline to `variant`; raise Skip when a lever is not available here."""
+    memory = place(pipe, variant.memory, s.device)
+    attention = speed.set_attention_backend(pipe.transformer, variant.attention)
+    if variant.attention == speed.AUTO and attention == speed.NATIVE_BACKEND:
+        raise Skip("no flash-attention kernel here: 'auto' resolved to native, as in the native rows")
+    if variant.fp8 and not speed.quantize_fp8(pipe.transformer):
+        raise Skip(f"fp8 unavailable: {speed.fp8_unavailable_reason() or 'quantization failed, see log'}")
+    if variant.compile:
+        if s.smoke:
+            raise Skip("smoke mode: compiling on the CPU takes about a minute, longer than the whole smoke run")
+        torch._dynamo.reset()  # drop the previous variant's graphs and recompile counts
+        if not speed.compile_repeated_blocks(pipe.transformer, variant.compile_mode):
+            raise Skip(f"torch.compile unavailable: {speed.compile_unavailable_reason() or 'see log'}")
+    return {"memory": memory, "attention": attention}
+
+
+def budget_problem(s: Settings, index: int, started: float) -> str | None:
+    """Why variant `index` would break the time budget; optional variants leave room for later required ones."""
+    variant = VARIANTS[index]
+    reserved = 0.0 if variant.required else sum(v.est_s for v in VARIANTS[index + 1:] if v.required)
+    needed = (variant.est_s + reserved) * len(s.batches) * s.est_scale
+    elapsed = time.perf_counter() - started
+    if elapsed + needed <= s.budget_s:
+        return None
+    return f"time budget: {elapsed:.0f} s spent, about {needed:.0f} s more needed, budget {s.budget_s:.0f} s"
+
+
+def base_row(variant: Variant, batch: int, **extra: Any) -> dict[str, Any]:
+    return {"variant": variant.name, "batch": batch, "memory": variant.memory, "attention": variant.attention,
+            "compile": variant.compile_mode or ("default" if variant.compile else None), "fp8": variant.fp8,
+            **extra}
+
+
+def run_variant(pipe: Any, s: Settings, index: int, started: float, counter: CallCounter) -> list[dict[str, Any]]:
+    """All batch sizes of one variant. Any failure is recorded in the rows; nothing propagates."""
+    variant = VARIANTS[index]
+    try:
+        reason = budget_problem(s, index, started)
+        if reason:
+            raise Skip(reason)
+        setup = prepare(pipe, s, variant)
+    except Skip as skip:
+        log.info("%s: skipped (%s)", variant.name, skip)
+        return [base_row(variant, b, status="skipped", note=str(skip)) for b in s.batches]
+    except Exception as exc:  # one broken lever must not stop the others
+        log.exception("%s: setup failed", variant.name)
+        return [base_row(variant, b, status="failed", note=_short(exc)) for b in s.batches]
+    return [_run_batch(pipe, s, variant, batch, setup, started, counter) for batch in s.batches]
+
+
+def _run_batch(pipe: Any, s: Settings, variant: Variant, batch: int, setup: dict[str, Any], started: float,
+               counter: CallCounter) -> dict[str, Any]:
+    if time.perf_counter() - started > s.budget_s:
+        return base_row(variant, batch, status="skipped", note="time budget spent")
+    try:
+        row = base_row(variant, batch, **setup, status="ok", note="", **measure(pipe, s, variant, batch, counter))
+    except Exception as exc:  # out of memory, a compile error: record it and go on
+        log.exception("%s, batch %d: failed", variant.name, batch)
+        row = base_row(variant, batch, **setup, status="failed", note=_short(exc))
+        if s.device.type == "cuda":
+            torch.cuda.empty_cache()
+    log.info("%s, batch %d: %s %s", variant.name, batch, row["status"], row.get("total_s", row["note"]))
+    return row
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300] if text else ''}"
+
+
+# --- Report -------------------------------------------------------------------------------------------------
+
+
+def environment(s: Settings, pipe: Any) -> dict[str, Any]:
+    cuda = s.device.type == "cuda"
+    prompt_ids = pipe.tokenizer.apply_chat_template([{"role": "user", "content": PROMPT}], tokenize=False,
+                                                    add_generation_prompt=True, enable_thinking=True)
+    return {
+        "mode": "smoke (tiny random model on the CPU; timings say nothing about speed)" if s.smoke else "full",
+        "device": torch.cuda.get_device_name() if cuda else f"CPU ({platform.machine()})",
+        "compute_capability": ".".join(map(str, torch.cuda.get_device_capability())) if cuda else None,
+        "cpu_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        **{name: _version(name) for name in ("diffusers", "transformers", "accelerate", "torchao", "flash-attn",
+                                             "flash_attn_3", "kernels")},
+        "dtype": str(s.dtype).removeprefix("torch."),
+        "size": f"{s.width}x{s.height}",
+        "steps": s.steps,
+        "batches": list(s.batches),
+        "runs_per_median": s.runs,
+        "prompt_tokens": len(pipe.tokenizer(prompt_ids).input_ids),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def evaluate_targets(rows: list[dict[str, Any]], s: Settings, device_name: str) -> list[dict[str, Any]]:
+    """Pass or fail per target, from the best batch-1 row of the variants that target is about."""
+    results = []
+    for target in TARGETS:
+        result = {key: target[key] for key in ("id", "what", "metric", "limit", "unit")}
+        candidates = [r for r in rows if r["variant"] in target["variants"] and r["batch"] == 1
+                      and r["status"] == "ok" and r.get(target["metric"]) is not None]
+        if s.smoke:
+            result.update(status="n/a", note="smoke mode: tiny model on the CPU")
+        elif not candidates:
+            result.update(status="not measured", note="no successful row; see the variants' notes")
+        else:
+            best = min(candidates, key=lambda r: r[target["metric"]])
+            value = best[target["metric"]]
+            note = "" if "H100" in device_name else f"target is for an H100; measured on {device_name}"
+            result.update(status="pass" if value <= target["limit"] else "fail", value=value,
+                          variant=best["variant"], note=note)
+        results.append(result)
+    return results
+
+
+COLUMNS = (("variant", "variant"), ("batch", "batch"), ("memory", "memory"), ("attention", "attention"),
+           ("status", "status"), ("encode_s", "encode s"), ("denoise_s", "denoise s"), ("decode_s", "decode s"),
+           ("total_s", "total s"), ("per_image_s", "s/image"), ("peak_vram_gib", "peak VRAM GiB"),
+           ("transformer_calls", "DiT calls"), ("note", "note"))
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    env = report["environment"]
+    lines = [f"# Z-Image-Turbo GPU benchmark: {env['device']}", "",
+             f"Mode: {env['mode']}. {env['size']}, {env['steps']} steps, {env['dtype']}, guidance 0, "
+             f"median of {env['runs_per_median']} warm runs. Random weights, real shapes.", "",
+             "| " + " | ".join(title for _, title in COLUMNS) + " |",
+             "|" + "---|" * len(COLUMNS)]
+    for row in report["rows"]:
+        lines.append("| " + " | ".join(_cell(row.get(key)) for key, _ in COLUMNS) + " |")
+    lines += ["", "## Targets (H100, bf16, 1024x1024, 9 steps, warm, batch 1)", "",
+              "| target | limit | measured | variant | status | note |", "|---|---|---|---|---|---|"]
+    for t in report["targets"]:
+        lines.append(f"| {t['what']} | ≤ {t['limit']} {t['unit']} | {_cell(t.get('value'))} | "
+                     f"{_cell(t.get('variant'))} | {t['status']} | {t.get('note', '')} |")
+    lines += ["", "## Environment", ""] + [f"- {key}: {value}" for key, value in env.items()]
+    lines += [f"- build_s: {report['build_s']}", f"- elapsed_s: {report['elapsed_s']}"]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value: Any) -> str:
+    if value is None or value == "":
+        return "–"
+    return str(value).replace("|", "/")
+
+
+# --- Entry point --------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="folder for results.json and results.md")
+    parser.add_argument("--smoke", action="store_true", help="tiny model on the CPU, 256x256, 2 steps")
+    parser.add_argument("--quick", action="store_true", help="batch 1 only, 2 runs per median")
+    parser.add_argument("--runs", type=int, default=0, help="warm runs per median (default 3, 2 with --quick)")
+    parser.add_argument("--budget-s", type=float, default=0.0,
+                        help="seconds from the start (after imports) for build and variants (default 400, smoke 50)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if not args.smoke and not torch.cuda.is_available():
+        print("Error: no CUDA GPU found; use --smoke to check the script on the CPU.", file=sys.stderr)
+        return 1
+    s = make_settings(args)
+    if s.smoke:
+        # The tiny model's ops are so small that waking a second thread costs more than the math
+        # (10-20x slower with 2 threads on the 2-core VM this was written on).
+        torch.set_num_threads(1)
+    started = time.perf_counter()
+    pipe = build_pipeline(load_configs(s.smoke), s.device, s.dtype)
+    build_s = round(time.perf_counter() - started, 2)
+    counter = CallCounter(pipe.transformer)
+    rows = [row for index in range(len(VARIANTS)) for row in run_variant(pipe, s, index, started, counter)]
+    env = environment(s, pipe)
+    report = {"environment": env, "build_s": build_s, "elapsed_s": round(time.perf_counter() - started, 2),
+              "rows": rows, "targets": evaluate_targets(rows, s, env["device"])}
+    write_report(report, args.out)
+    return 0
+
+
+def write_report(report: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    markdown = to_markdown(report)
+    (out / "results.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / "results.md").write_text(markdown, encoding="utf-8")
+    print(markdown)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
