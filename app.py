@@ -5,6 +5,7 @@ import spaces  # noqa: F401 - must come before torch: ZeroGPU patches CUDA initi
 import argparse
 import html
 import logging
+import os
 import random
 import threading
 import time
@@ -17,7 +18,7 @@ import gradio as gr
 
 from zimage import i18n, presets, sharelink, sizes
 from zimage.assets import load_json
-from zimage.config import AppSettings
+from zimage.config import MEMORY_MODES, AppSettings
 from zimage.engine import default_engine
 from zimage.errors import BusyError, CancelledError, ValidationError, ZImageError
 from zimage.metadata import read_request
@@ -247,7 +248,7 @@ class UI:
             self.shift = self.t(gr.Slider(1.0, 10.0, DEFAULT_SHIFT, step=0.1, label=i18n.text("shift"),
                                           elem_id="zimage-shift"), label="shift")
         with gr.Row():
-            self.generate = self.t(gr.Button(i18n.text("generate"), variant="primary", scale=3,
+            self.generate_button = self.t(gr.Button(i18n.text("generate"), variant="primary", scale=3,
                                              elem_id="zimage-generate"), value="generate")
             self.stop = self.t(gr.Button(i18n.text("stop"), variant="stop", scale=1, elem_id="zimage-stop"),
                                value="stop")
@@ -282,9 +283,9 @@ class UI:
     def _wire(self, demo: gr.Blocks) -> None:
         gpu = dict(concurrency_id="gpu", concurrency_limit=self.services.app.concurrency)
         fields = [self.prompt, self.width, self.height, self.seed, self.count, self.steps, self.shift]
-        run = self.generate.click(self.pick_seed, [self.seed, self.random_seed], [self.seed, self.notice],
+        run = self.generate_button.click(self.pick_seed, [self.seed, self.random_seed], [self.seed, self.notice],
                                   api_visibility="private")
-        run = run.then(self.generate_api, [*fields, self.lang], [self.results, self.info, self.last_run],
+        run = run.then(self.generate, [*fields, self.lang], [self.results, self.info, self.last_run],
                        api_name="generate", api_description=GENERATE_DOC, **gpu)
         run.success(self.add_history, [self.last_run, self.history], [self.history, self.history_gallery],
                     api_visibility="private")
@@ -330,7 +331,7 @@ class UI:
             seed = random.randint(0, MAX_SEED - MAX_COUNT)
         return int(seed), gr.update(value="", visible=False)
 
-    def generate_api(self, prompt: str, width: float, height: float, seed: float, count: float, steps: float,
+    def generate(self, prompt: str, width: float, height: float, seed: float, count: float, steps: float,
                      shift: float, lang: str = "en", request: gr.Request = None,
                      progress: gr.Progress = gr.Progress()) -> tuple:
         try:
@@ -348,7 +349,7 @@ class UI:
                          progress: gr.Progress = gr.Progress()) -> tuple:
         if not autorun:
             return gr.skip(), gr.skip(), []
-        return self.generate_api(*values, request=request, progress=progress)
+        return self.generate(*values, request=request, progress=progress)
 
     def add_history(self, last_run: list[dict], history: list[dict]) -> tuple:
         if not last_run:
@@ -516,7 +517,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=None, help="port (default 7860, or GRADIO_SERVER_PORT)")
     parser.add_argument("--mcp", action="store_true", help="also serve the API as an MCP server")
     parser.add_argument("--share", action="store_true", help="create a public gradio.live link")
+    parser.add_argument("--model", help="auto, tiny, a hub id or a local diffusers folder (ZIMAGE_MODEL)")
+    parser.add_argument("--memory", choices=MEMORY_MODES, help="full, offload (16 GB cards), sequential (ZIMAGE_MEMORY)")
+    parser.add_argument("--attention", help="attention backend: auto, native, flash, _flash_3, ... (ZIMAGE_ATTENTION)")
+    parser.add_argument("--compile", action="store_true", help="regional torch.compile of the blocks (ZIMAGE_COMPILE)")
+    parser.add_argument("--fp8", action="store_true", help="fp8 weights through torchao (ZIMAGE_FP8)")
     args = parser.parse_args(argv)
+    # Flags win over the environment; the engine reads its settings from the environment in one place.
+    for name, value in (("MODEL", args.model), ("MEMORY", args.memory), ("ATTENTION", args.attention),
+                        ("COMPILE", "1" if args.compile else None), ("FP8", "1" if args.fp8 else None)):
+        if value:
+            os.environ[f"ZIMAGE_{name}"] = value
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app_settings = AppSettings.from_env()
     if speed_on_zero_gpu():
