@@ -18,7 +18,7 @@ import gradio as gr
 
 from zimage import i18n, presets, sharelink, sizes
 from zimage.assets import load_json
-from zimage.config import MEMORY_MODES, AppSettings
+from zimage.config import MEMORY_MODES, AppSettings, on_zero_gpu
 from zimage.engine import default_engine
 from zimage.errors import BusyError, CancelledError, ValidationError, ZImageError
 from zimage.metadata import read_request
@@ -530,19 +530,14 @@ def main(argv: list[str] | None = None) -> None:
             os.environ[f"ZIMAGE_{name}"] = value
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app_settings = AppSettings.from_env()
-    if speed_on_zero_gpu():
+    if on_zero_gpu():
         default_engine().load()  # ZeroGPU workers fork from this process, so the weights must be here first
-    else:
-        start_background_load()
     demo = create_demo(app_settings)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share,
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True,
                 **launch_kwargs(app_settings, args.mcp or app_settings.mcp))
-
-
-def speed_on_zero_gpu() -> bool:
-    from zimage.speed import on_zero_gpu
-
-    return on_zero_gpu()
+    # The page is already being served; torch, diffusers and the weights load behind it.
+    start_background_load()
+    demo.block_thread()
 
 
 if __name__ == "__main__":

@@ -31,6 +31,11 @@ def _env_number(name: str, default: float) -> float:
         raise ValidationError(f"{name} must be a number, got {raw!r}.", code="bad_setting", name=name, value=raw) from None
 
 
+def on_zero_gpu() -> bool:
+    """True on a Hugging Face ZeroGPU Space (no torch.compile there; workers fork from the main process)."""
+    return os.environ.get("SPACES_ZERO_GPU", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def _cache_root() -> Path:
     return Path(_env("ZIMAGE_CACHE_DIR", str(Path.home() / ".cache" / "zimage")))
 

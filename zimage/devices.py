@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
 def pick_device(requested: str = "auto") -> str:
+    import torch
+
     if requested != "auto":
         return requested
     if torch.cuda.is_available():
@@ -15,7 +20,9 @@ def pick_device(requested: str = "auto") -> str:
     return "cpu"
 
 
-def pick_dtype(device: str, requested: str = "auto") -> torch.dtype:
+def pick_dtype(device: str, requested: str = "auto") -> "torch.dtype":
+    import torch
+
     if requested != "auto":
         return getattr(torch, requested)
     return torch.float32 if device == "cpu" else torch.bfloat16
@@ -24,6 +31,8 @@ def pick_dtype(device: str, requested: str = "auto") -> torch.dtype:
 def free_memory() -> None:
     """Return cached GPU memory after a failure, so the next request starts clean."""
     import gc
+
+    import torch
 
     gc.collect()
     if torch.cuda.is_available():

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable
 
-from . import speed
 from .config import Settings
 from .devices import free_memory, pick_device, pick_dtype
 from .errors import ModelLoadError, ZImageError
@@ -92,7 +91,10 @@ class Engine:
 
 
 def load_model(settings: Settings) -> LoadedModel:
+    # Heavy imports happen here, so the UI can serve its page before torch and diffusers are loaded.
     from diffusers import ZImagePipeline
+
+    from . import speed
 
     started = time.perf_counter()
     source = resolve(settings)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .generate import GeneratedImage
 from .metadata import save_png
+
+if TYPE_CHECKING:
+    from .generate import GeneratedImage
 
 log = logging.getLogger(__name__)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .generate import GeneratedImage
 from .metadata import format_parameters
 from .outputs import save_all
 from .request import GenerationRequest
+
+if TYPE_CHECKING:
+    from .generate import GeneratedImage
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from .config import on_zero_gpu
 from .errors import ValidationError
 
 log = logging.getLogger(__name__)
@@ -107,10 +108,6 @@ def _try_backend(transformer: Any, name: str) -> str | None:
 
 # --- torch.compile -----------------------------------------------------------------------------------------
 
-
-def on_zero_gpu() -> bool:
-    """True on a Hugging Face ZeroGPU Space, where torch.compile is not supported (only AoT compile)."""
-    return os.environ.get(ZERO_GPU_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
 def compile_repeated_blocks(transformer: Any, mode: str | None = None) -> bool:

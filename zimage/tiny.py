@@ -12,8 +12,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import torch
-
 log = logging.getLogger(__name__)
 
 TINY_VERSION = "tiny-v1"
@@ -58,6 +56,7 @@ def build_tokenizer():
 
 def build_pipeline():
     """Build the tiny pipeline in memory with fixed random weights."""
+    import torch
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, ZImagePipeline, ZImageTransformer2DModel
     from transformers import Qwen3Config, Qwen3Model
 
