@@ -59,13 +59,13 @@ def test_auto_backend_on_cpu_is_native(transformer):
 
 
 def test_unknown_backend_lists_valid_names(transformer):
-    with pytest.raises(ValidationError, match="Valid: auto, .*native") as info:
+    with pytest.raises(ValidationError, match="Choose one of: auto, .*native") as info:
         speed.set_attention_backend(transformer, "fastest")
     assert info.value.code == "unknown_attention_backend"
 
 
 def test_unknown_memory_mode_raises_with_valid_modes(pipe):
-    with pytest.raises(ValidationError, match="Valid: auto, full, offload, sequential") as info:
+    with pytest.raises(ValidationError, match="Choose one of: auto, full, offload, sequential") as info:
         speed.apply_memory_mode(pipe, "turbo", "cpu")
     assert info.value.code == "unknown_memory_mode"
 

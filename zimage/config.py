@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from .errors import ValidationError
+from .errors import ValidationError, unknown_choice
 
 HUB_MODEL_ID = "Tongyi-MAI/Z-Image-Turbo"
 MEMORY_MODES = ("auto", "full", "offload", "sequential")
@@ -91,13 +91,7 @@ class Settings:
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise ValidationError(
-            f"Unknown {name} {value!r}. Allowed: {', '.join(allowed)}.",
-            code="bad_choice",
-            field=name,
-            value=value,
-            allowed=", ".join(allowed),
-        )
+        raise unknown_choice(name, value, allowed, code="bad_choice")
 
 
 @dataclass(frozen=True)

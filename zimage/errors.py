@@ -28,6 +28,14 @@ class ValidationError(ZImageError):
     code = "invalid"
 
 
+def unknown_choice(what: str, value: Any, allowed: Any, code: str) -> ValidationError:
+    """The one shape of "unknown X, choose one of ..." errors: sizes, presets, languages, settings."""
+    shown = repr(value)[:40] if not isinstance(value, str) else repr(value[:40])
+    options = ", ".join(str(option) for option in allowed)
+    return ValidationError(f"Unknown {what} {shown}. Choose one of: {options}.", code=code, what=what, value=shown,
+                           allowed=options)
+
+
 class ModelLoadError(ZImageError):
     """The model could not be loaded; the next request tries again."""
 

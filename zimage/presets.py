@@ -16,8 +16,8 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from .assets import load_json
-from .errors import ValidationError
-from .request import check_prompt
+from .errors import ValidationError, unknown_choice
+from .request import check_prompt, is_forbidden_char
 
 MAX_TITLE_CHARS = 80
 MAX_SUBTITLE_CHARS = 120
@@ -62,11 +62,7 @@ def get_preset(preset_id: str) -> Preset:
     catalogue = _catalogue()
     if isinstance(preset_id, str) and preset_id in catalogue:
         return catalogue[preset_id]
-    allowed = ", ".join(catalogue)
-    shown = str(preset_id)[:40]
-    raise ValidationError(
-        f"Unknown preset {shown!r}. Choose one of: {allowed}.", code="unknown_preset", preset_id=shown, allowed=allowed
-    )
+    raise unknown_choice("preset", preset_id, catalogue, code="unknown_preset")
 
 
 def compose_prompt(preset_id: str, title: str, subtitle: str = "", lang: str = "en") -> str:
@@ -93,7 +89,7 @@ def clean_text(field: str, text: Any, limit: int) -> str:
         raise ValidationError(f"The {field} must be text.", code="text_type", field=field)
     # splitlines() knows every Unicode line break, and unlike a regex it cannot backtrack on long input.
     cleaned = " ".join(line.strip() for line in text.splitlines() if line.strip())
-    if any(_is_forbidden(ch) for ch in cleaned):
+    if any(is_forbidden_char(ch) for ch in cleaned):
         raise ValidationError(f"The {field} contains control characters or invalid Unicode.", code="text_control", field=field)
     if len(cleaned) > limit:
         raise ValidationError(
@@ -121,12 +117,5 @@ def _language(lang: Any) -> str:
     base = lang.split("-")[0].split("_")[0].lower() if isinstance(lang, str) else ""
     if base in LANGS:
         return base
-    shown = str(lang)[:20]
-    allowed = ", ".join(LANGS)
-    raise ValidationError(f"Unknown language {shown!r}. Choose one of: {allowed}.", code="unknown_lang", lang=shown, allowed=allowed)
+    raise unknown_choice("language", lang, LANGS, code="unknown_lang")
 
-
-def _is_forbidden(ch: str) -> bool:
-    # The same control characters check_prompt rejects, plus lone surrogates, which cannot be encoded.
-    code = ord(ch)
-    return (code < 32 and ch != "\t") or code == 127 or 0xD800 <= code <= 0xDFFF

@@ -90,12 +90,12 @@ def check_prompt(value: Any) -> str:
             length=len(prompt),
             limit=MAX_PROMPT_CHARS,
         )
-    if any(_is_forbidden(ch) for ch in prompt):
+    if any(is_forbidden_char(ch) for ch in prompt):
         raise ValidationError("The prompt contains control characters.", code="prompt_control")
     return prompt
 
 
-def _is_forbidden(ch: str) -> bool:
+def is_forbidden_char(ch: str) -> bool:
     # Lone surrogates cannot be encoded as UTF-8, so they would break share links and PNG chunks.
     code = ord(ch)
     return (code < 32 and ch not in _ALLOWED_CONTROL) or code == 127 or 0xD800 <= code <= 0xDFFF

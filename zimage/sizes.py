@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from .assets import load_json
-from .errors import ValidationError
+from .errors import unknown_choice
 
 DEFAULT_TIER = 1024
 
@@ -51,14 +51,7 @@ def sizes(tier: int) -> list[SizeOption]:
     table = _table()
     key = _tier_key(tier)
     if key not in table:
-        allowed = ", ".join(str(t) for t in sorted(table))
-        shown = repr(tier)[:40]
-        raise ValidationError(
-            f"Unknown size tier {shown}. Choose one of: {allowed}.",
-            code="unknown_tier",
-            tier=shown,
-            allowed=allowed,
-        )
+        raise unknown_choice("size tier", tier, sorted(table), code="unknown_tier")
     return list(table[key])
 
 

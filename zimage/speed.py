@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from .config import on_zero_gpu
-from .errors import ValidationError
+from .config import MEMORY_MODES, on_zero_gpu
+from .errors import ValidationError, unknown_choice
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,6 @@ FP8_MIN_CAPABILITY = (8, 9)  # Ada and Hopper are the first GPUs with fp8 tensor
 # precision for layerwise casting. fp8 would save little there and cost quality.
 _FP8_SKIP_PREFIXES = ("t_embedder", "cap_embedder", "all_x_embedder", "all_final_layer")
 
-MEMORY_MODES = ("auto", "full", "offload", "sequential")
 GIB = 1024**3
 FULL_MIN_FREE_GIB = 24  # bf16 weights are about 20.5 GiB (transformer 12.3, text encoder 8, VAE 0.2).
 OFFLOAD_MIN_FREE_GIB = 10  # model offload peaks near the transformer's 12.3 GiB; below 10 only streaming fits.
@@ -59,12 +58,7 @@ def set_attention_backend(transformer: Any, name: str) -> str:
     wanted = str(name).strip().lower()
     valid = attention_backend_names()
     if wanted not in valid:
-        raise ValidationError(
-            f"Unknown attention backend {str(name)[:40]!r}. Valid: {', '.join(valid)}.",
-            code="unknown_attention_backend",
-            value=str(name)[:40],
-            allowed=", ".join(valid),
-        )
+        raise unknown_choice("attention backend", name, valid, code="unknown_attention_backend")
     if wanted == AUTO:
         return _set_best_backend(transformer)
     problem = _try_backend(transformer, wanted)
@@ -213,12 +207,7 @@ def apply_memory_mode(pipe: Any, mode: str, device: str | torch.device) -> str:
     """
     wanted = str(mode).strip().lower()
     if wanted not in MEMORY_MODES:
-        raise ValidationError(
-            f"Unknown memory mode {str(mode)[:40]!r}. Valid: {', '.join(MEMORY_MODES)}.",
-            code="unknown_memory_mode",
-            value=str(mode)[:40],
-            allowed=", ".join(MEMORY_MODES),
-        )
+        raise unknown_choice("memory mode", mode, MEMORY_MODES, code="unknown_memory_mode")
     target = torch.device(device)
     chosen = choose_memory_mode(target) if wanted == AUTO else wanted
     if chosen != "full" and target.type == "cpu":
