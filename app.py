@@ -89,8 +89,7 @@ def run_request(services: Services, request: GenerationRequest, lang: str, http:
                 progress: Any) -> list[SavedImage]:
     """Validate, rate-limit, generate and save one request; every failure becomes a translated gr.Error."""
     session = session_id(http)
-    cancel = CANCELS.setdefault(session, threading.Event())
-    cancel.clear()
+    cancel = CANCELS[session] = threading.Event()
     try:
         checked = request.validated()
         services.limiter.check(client_id(http))
@@ -103,6 +102,8 @@ def run_request(services: Services, request: GenerationRequest, lang: str, http:
         log.exception("Unexpected failure")
         raise user_error(ZImageError(f"Unexpected error ({type(error).__name__}).", code="error"), lang) from None
     finally:
+        if CANCELS.get(session) is cancel:
+            del CANCELS[session]  # keep the table to the runs in flight
         prune(services.output_dir, services.app.output_max_age_hours * 3600, int(services.app.output_max_mb * 2**20))
     return saved
 
@@ -284,21 +285,21 @@ class UI:
         gpu = dict(concurrency_id="gpu", concurrency_limit=self.services.app.concurrency)
         fields = [self.prompt, self.width, self.height, self.seed, self.count, self.steps, self.shift]
         run = self.generate_button.click(self.pick_seed, [self.seed, self.random_seed], [self.seed, self.notice],
-                                  api_visibility="private")
+                                         api_visibility="private")
         run = run.then(self.generate, [*fields, self.lang], [self.results, self.info, self.last_run],
                        api_name="generate", api_description=GENERATE_DOC, **gpu)
         run.success(self.add_history, [self.last_run, self.history], [self.history, self.history_gallery],
                     api_visibility="private")
-        self.stop.click(self.stop_run, None, None, cancels=[run], api_visibility="private", queue=False)
 
         language_outputs = self.language_outputs()
-        fill_outputs = self.fill_outputs()
-        demo.load(self.on_load, [self.browser_lang], unique([*language_outputs, *fill_outputs, self.notice, self.autorun]),
-                  js="(lang) => navigator.language || 'en'", api_visibility="private").then(
-            self.autorun_generate, [self.autorun, *fields, self.lang], [self.results, self.info, self.last_run],
-            api_visibility="private", **gpu,
-        ).success(self.add_history, [self.last_run, self.history], [self.history, self.history_gallery],
-                  api_visibility="private")
+        load_outputs = unique([*language_outputs, *self.fill_outputs(), self.notice, self.autorun])
+        linked = demo.load(self.on_load, [self.browser_lang], load_outputs, api_visibility="private",
+                           js="(lang) => navigator.language || 'en'")
+        linked = linked.then(self.autorun_generate, [self.autorun, *fields, self.lang],
+                             [self.results, self.info, self.last_run], api_visibility="private", **gpu)
+        linked.success(self.add_history, [self.last_run, self.history], [self.history, self.history_gallery],
+                       api_visibility="private")
+        self.stop.click(self.stop_run, None, None, cancels=[run, linked], api_visibility="private", queue=False)
         self.language.input(self.switch_language, [self.language], language_outputs, api_visibility="private")
         self.tier.input(self.pick_tier, [self.tier], [self.size, self.width, self.height], api_visibility="private")
         self.size.input(self.pick_size, [self.size], [self.width, self.height], api_visibility="private")
