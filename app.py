@@ -305,7 +305,7 @@ class UI:
         self.size.input(self.pick_size, [self.size], [self.width, self.height], api_visibility="private")
         self.compose.click(self.compose_prompt, [self.preset, self.text_title, self.text_subtitle, self.lang],
                            [self.prompt, self.notice], api_visibility="private")
-        self.png.upload(self.load_png, [self.png, self.lang], unique([*fill_outputs, self.notice, self.png]),
+        self.png.upload(self.load_png, [self.png, self.lang], unique([*self.fill_outputs(), self.notice, self.png]),
                         api_visibility="private")
         selection = [self.selected, self.parameters, self.download, self.share_query]
         for gallery, entries in ((self.results, self.last_run), (self.history_gallery, self.history)):
