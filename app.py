@@ -1,11 +1,16 @@
 """The Gradio app: builds the UI and wires its events to the zimage package. Run `python app.py --help`."""
 
-import spaces  # noqa: F401 - must come before torch: ZeroGPU patches CUDA initialisation
+import os
+import tempfile
+
+# Gradio serves its cache folder over HTTP and reads this at import: keep it private to this app, not /tmp/gradio.
+os.environ.setdefault("GRADIO_TEMP_DIR", os.path.join(tempfile.gettempdir(), "zimage-gradio"))
+
+import spaces  # noqa: E402,F401 - must come before torch: ZeroGPU patches CUDA initialisation
 
 import argparse
 import html
 import logging
-import os
 import random
 import threading
 import time
@@ -90,6 +95,7 @@ def run_request(services: Services, request: GenerationRequest, lang: str, http:
     """Validate, rate-limit, generate and save one request; every failure becomes a translated gr.Error."""
     session = session_id(http)
     cancel = CANCELS[session] = threading.Event()
+    saved: list[SavedImage] = []
     try:
         checked = request.validated()
         services.limiter.check(client_id(http))
@@ -104,7 +110,8 @@ def run_request(services: Services, request: GenerationRequest, lang: str, http:
     finally:
         if CANCELS.get(session) is cancel:
             del CANCELS[session]  # keep the table to the runs in flight
-        prune(services.output_dir, services.app.output_max_age_hours * 3600, int(services.app.output_max_mb * 2**20))
+        prune(services.output_dir, services.app.output_max_age_hours * 3600, int(services.app.output_max_mb * 2**20),
+              keep=[item.path for item in saved])  # the answer's own files are served from there
     return saved
 
 
@@ -174,8 +181,8 @@ class UI:
     # layout ------------------------------------------------------------------------------------
 
     def build(self) -> gr.Blocks:
-        max_age = int(self.services.app.output_max_age_hours * 3600)
-        with gr.Blocks(title="Z-Image-Turbo", delete_cache=(600, max_age)) as demo:
+        # Outputs are served from their own folder; Gradio's cache only holds uploaded PNGs, kept for an hour.
+        with gr.Blocks(title="Z-Image-Turbo", delete_cache=(600, 3600)) as demo:
             self.lang = gr.State("en")
             # A State cannot receive values from frontend js, so the browser's language arrives through this.
             self.browser_lang = gr.Textbox(visible=False)
@@ -212,6 +219,11 @@ class UI:
         self.prompt = self.t(gr.Textbox(label=i18n.text("prompt"), placeholder=i18n.text("prompt_placeholder"),
                                         lines=4, max_lines=12, max_length=2000, elem_id="zimage-prompt"),
                              label="prompt", placeholder="prompt_placeholder")
+        with gr.Row():
+            self.generate_button = self.t(gr.Button(i18n.text("generate"), variant="primary", scale=3,
+                                                    elem_id="zimage-generate"), value="generate")
+            self.stop = self.t(gr.Button(i18n.text("stop"), variant="stop", scale=1, elem_id="zimage-stop"),
+                               value="stop")
         with self.t(gr.Accordion(i18n.text("presets"), open=False), label="presets"):
             self.presets_info = self.t(gr.Markdown(i18n.text("presets_info")), value="presets_info")
             self.preset = self.t(gr.Dropdown(preset_choices("en"), value=presets.list_presets()[0].id,
@@ -226,9 +238,10 @@ class UI:
         tiers = [str(tier) for tier in sizes.tiers()]
         with gr.Row():
             self.tier = self.t(gr.Radio(tiers, value=str(sizes.DEFAULT_TIER), label=i18n.text("tier"),
-                                        elem_id="zimage-tier"), label="tier")
+                                        min_width=220, elem_id="zimage-tier"), label="tier")
             self.size = self.t(gr.Dropdown(size_choices(sizes.DEFAULT_TIER), value="1024x1024",
-                                           label=i18n.text("size"), elem_id="zimage-size"), label="size")
+                                           label=i18n.text("size"), min_width=220, elem_id="zimage-size"),
+                               label="size")
         with gr.Row():
             self.seed = self.t(gr.Number(42, label=i18n.text("seed"), precision=0, elem_id="zimage-seed"),
                                label="seed")
@@ -248,12 +261,7 @@ class UI:
                                 label="steps", info="steps_info")
             self.shift = self.t(gr.Slider(1.0, 10.0, DEFAULT_SHIFT, step=0.1, label=i18n.text("shift"),
                                           elem_id="zimage-shift"), label="shift")
-        with gr.Row():
-            self.generate_button = self.t(gr.Button(i18n.text("generate"), variant="primary", scale=3,
-                                             elem_id="zimage-generate"), value="generate")
-            self.stop = self.t(gr.Button(i18n.text("stop"), variant="stop", scale=1, elem_id="zimage-stop"),
-                               value="stop")
-        self.png = self.t(gr.File(label=i18n.text("load_png"), file_types=[".png"], type="filepath", height=90,
+        self.png = self.t(gr.File(label=i18n.text("load_png"), file_types=[".png"], type="filepath", height=130,
                                   elem_id="zimage-load-png"), label="load_png")
 
     def _outputs(self) -> None:
@@ -262,9 +270,9 @@ class UI:
                               label="gallery")
         self.info = gr.JSON(visible=False)
         with self.t(gr.Accordion(i18n.text("details"), open=True), label="details"):
-            self.parameters = self.t(gr.Textbox(label=i18n.text("details"), placeholder=i18n.text("details_empty"),
+            self.parameters = self.t(gr.Textbox(label=i18n.text("parameters"), placeholder=i18n.text("details_empty"),
                                                 lines=5, interactive=False, elem_id="zimage-parameters"),
-                                     label="details", placeholder="details_empty")
+                                     label="parameters", placeholder="details_empty")
             with gr.Row():
                 self.use_seed = self.t(gr.Button(i18n.text("use_seed"), size="sm", elem_id="zimage-use-seed"),
                                        value="use_seed")
@@ -276,7 +284,7 @@ class UI:
             self.share_url = self.t(gr.Textbox(label=i18n.text("share_link"), interactive=False,
                                                elem_id="zimage-share-url"), label="share_link")
         with self.t(gr.Accordion(i18n.text("history"), open=True), label="history"):
-            self.history_gallery = gr.Gallery(show_label=False, format="png", columns=6, height=220,
+            self.history_gallery = gr.Gallery(show_label=False, format="png", columns=6, height=220, fit_columns=False,
                                               object_fit="cover", elem_id="zimage-history", interactive=False)
 
     # events ------------------------------------------------------------------------------------
@@ -299,23 +307,27 @@ class UI:
                              [self.results, self.info, self.last_run], api_visibility="private", **gpu)
         linked.success(self.add_history, [self.last_run, self.history], [self.history, self.history_gallery],
                        api_visibility="private")
-        self.stop.click(self.stop_run, None, None, cancels=[run, linked], api_visibility="private", queue=False)
-        self.language.input(self.switch_language, [self.language], language_outputs, api_visibility="private")
-        self.tier.input(self.pick_tier, [self.tier], [self.size, self.width, self.height], api_visibility="private")
-        self.size.input(self.pick_size, [self.size], [self.width, self.height], api_visibility="private")
+        self.stop.click(self.stop_run, [self.lang], [self.notice], cancels=[run, linked], api_visibility="private",
+                        queue=False)
+        # Cheap UI events skip the queue: a queue full of generations must not block a language switch.
+        ui = dict(api_visibility="private", queue=False)
+        self.language.input(self.switch_language, [self.language], language_outputs, **ui)
+        self.tier.input(self.pick_tier, [self.tier], [self.size, self.width, self.height], **ui)
+        self.size.input(self.pick_size, [self.size], [self.width, self.height], **ui)
+        for side in (self.width, self.height):
+            side.input(self.match_size, [self.width, self.height], [self.tier, self.size], **ui)
         self.compose.click(self.compose_prompt, [self.preset, self.text_title, self.text_subtitle, self.lang],
-                           [self.prompt, self.notice], api_visibility="private")
+                           [self.prompt, self.notice], **ui)
         self.png.upload(self.load_png, [self.png, self.lang], unique([*self.fill_outputs(), self.notice, self.png]),
-                        api_visibility="private")
+                        **ui)
         selection = [self.selected, self.parameters, self.download, self.share_query]
         for gallery, entries in ((self.results, self.last_run), (self.history_gallery, self.history)):
-            gallery.select(self.select_image, [entries, self.lang], selection, api_visibility="private").then(
+            gallery.select(self.select_image, [entries, self.lang], selection, **ui).then(
                 None, [self.share_query], [self.share_url], js=SHARE_URL_JS, api_visibility="private")
-        self.use_seed.click(self.reuse_seed, [self.selected], [self.seed, self.random_seed], api_visibility="private")
+        self.use_seed.click(self.reuse_seed, [self.selected], [self.seed, self.random_seed], **ui)
         self.copy_link.click(None, [self.share_url], [self.share_url], js=COPY_JS, api_visibility="private")
         timer = gr.Timer(2.0)
-        timer.tick(self.refresh_status, [self.lang], [self.status, self.tiny_banner, timer],
-                   api_visibility="private")
+        timer.tick(self.refresh_status, [self.lang], [self.status, self.tiny_banner, timer], **ui)
 
     def language_outputs(self) -> list:
         return unique([self.lang, self.language, *(c for c, _ in self.translated), self.preset, self.status,
@@ -358,10 +370,11 @@ class UI:
         history = (list(last_run) + list(history))[: self.services.app.history_limit]
         return history, gallery_items(history)
 
-    def stop_run(self, request: gr.Request) -> None:
+    def stop_run(self, lang: str, request: gr.Request) -> dict:
         event = CANCELS.get(session_id(request))
         if event is not None:
             event.set()
+        return gr.update(value=i18n.error_message(CancelledError("Stopped."), lang), visible=True)
 
     def on_load(self, browser_lang: str, request: gr.Request) -> dict:
         log.info("page load: browser language %r", browser_lang)
@@ -404,6 +417,13 @@ class UI:
             return int(width), int(height)
         except ValueError:
             return gr.skip(), gr.skip()
+
+    def match_size(self, width: float | None, height: float | None) -> tuple:
+        """Keep the size picker honest when sides are typed: the listed size, or blank for a custom one."""
+        option = sizes.find(int(width or 0), int(height or 0))
+        if option is None:
+            return gr.skip(), gr.update(value=None)
+        return str(option.tier), gr.update(choices=size_choices(option.tier), value=size_value(option))
 
     def compose_prompt(self, preset_id: str, title: str, subtitle: str, lang: str) -> tuple:
         try:
@@ -499,6 +519,9 @@ def create_demo(app_settings: AppSettings | None = None) -> gr.Blocks:
     engine = default_engine()
     services = Services(app_settings, RateLimiter.parse(app_settings.rate_limit), engine.settings.output_dir)
     services.output_dir.mkdir(parents=True, exist_ok=True)
+    # Serve images straight from the output folder: otherwise Gradio copies each one into its cache, which only
+    # ages out, so ZIMAGE_OUTPUT_MAX_MB would not bound the disk.
+    gr.set_static_paths([str(services.output_dir)])
     demo = UI(services).build()
     demo.queue(max_size=app_settings.queue_size, default_concurrency_limit=app_settings.concurrency)
     return demo
@@ -509,6 +532,8 @@ def launch_kwargs(app_settings: AppSettings, mcp: bool) -> dict[str, Any]:
         css=CSS, theme=gr.themes.Soft(), mcp_server=mcp, show_error=True,
         # Only the app's own output folder is served beside Gradio's cache: nothing else on disk is reachable.
         allowed_paths=[str(default_engine().settings.output_dir)],
+        # The only upload is a PNG to read settings from (a 2048x2048 PNG is ~12 MB); unbounded uploads fill the disk.
+        max_file_size="20mb",
     )
 
 

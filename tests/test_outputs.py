@@ -30,3 +30,12 @@ def test_unique_path_never_overwrites(tmp_path):
     first = unique_path(tmp_path, "zimage-1")
     first.write_bytes(b"")
     assert unique_path(tmp_path, "zimage-1").name == "zimage-1-1.png"
+
+
+def test_prune_never_deletes_the_files_just_served(tmp_path):
+    # The app serves images straight from the output folder: pruning the answer's own files would give dead links.
+    now = 1_000_000.0
+    older = make(tmp_path, "older.png", 100, now - 20)
+    fresh = make(tmp_path, "fresh.png", 100, now - 10)
+    assert prune(tmp_path, max_age_seconds=3600, max_total_bytes=50, now=now, keep=[str(fresh)]) == 1
+    assert fresh.exists() and not older.exists()

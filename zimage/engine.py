@@ -68,15 +68,14 @@ class Engine:
                 try:
                     self._loaded = load_model(self.settings)
                     self.last_error = ""
-                except ZImageError as error:
-                    self.last_error = str(error)
-                    raise
+                except ZImageError as error:  # a missing folder, a bad hub id: the reason is already clear
+                    self.last_error = str(error).rstrip(".")
+                    raise _load_failed(self.last_error) from error
                 except Exception as error:  # noqa: BLE001 - turned into a message the user can act on
                     log.exception("Model load failed")
                     self.last_error = f"{type(error).__name__}: {error}"[:300]
                     free_memory()
-                    raise ModelLoadError(f"The model could not be loaded ({self.last_error}). It will be retried on the next request.",
-                                         code="model_load", reason=self.last_error) from error
+                    raise _load_failed(self.last_error) from error
         return self._loaded
 
     def generate(self, request: GenerationRequest, progress: ProgressFn | None = None,
@@ -88,6 +87,12 @@ class Engine:
         loaded = self.load()
         with self.run_lock:
             return run(loaded, checked, progress=progress, cancel=cancel)
+
+
+def _load_failed(reason: str) -> ModelLoadError:
+    # Nothing is cached on failure, so the message can promise a retry: fixing the folder fixes the app.
+    return ModelLoadError(f"The model could not be loaded ({reason}). It will be retried on the next request.",
+                          code="model_load", reason=reason)
 
 
 def load_model(settings: Settings) -> LoadedModel:

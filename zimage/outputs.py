@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,16 +35,22 @@ def save_all(results: list[GeneratedImage], folder: Path, prefix: str = "zimage"
     ]
 
 
-def prune(folder: Path, max_age_seconds: float, max_total_bytes: int, now: float | None = None) -> int:
-    """Delete PNGs older than the age limit, then the oldest ones until the folder fits the size limit."""
+def prune(folder: Path, max_age_seconds: float, max_total_bytes: int, now: float | None = None,
+          keep: Collection[str | Path] = ()) -> int:
+    """Delete PNGs older than the age limit, then the oldest ones until the folder fits the size limit.
+
+    Files in `keep` (the request just answered) are never deleted: the app serves its images straight from this
+    folder, so deleting them would hand the caller dead links. They still count towards the size limit.
+    """
     if not folder.is_dir():
         return 0
     now = time.time() if now is None else now
-    files = sorted((p for p in folder.glob("*.png") if p.is_file()), key=lambda p: p.stat().st_mtime)
+    protected = {Path(path).resolve() for path in keep}
     removed, kept, total = 0, [], 0
-    for path in files:
-        stat = path.stat()
-        if now - stat.st_mtime > max_age_seconds:
+    for path, stat in _pngs_oldest_first(folder):
+        if path.resolve() in protected:
+            total += stat.st_size
+        elif now - stat.st_mtime > max_age_seconds:
             removed += _unlink(path)
         else:
             kept.append((path, stat.st_size))
@@ -53,6 +61,19 @@ def prune(folder: Path, max_age_seconds: float, max_total_bytes: int, now: float
         removed += _unlink(path)
         total -= size
     return removed
+
+
+def _pngs_oldest_first(folder: Path) -> list[tuple[Path, os.stat_result]]:
+    # A file may vanish between listing and stat (a concurrent prune): skip it instead of failing the request.
+    found = []
+    for path in folder.glob("*.png"):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        if path.is_file():
+            found.append((path, stat))
+    return sorted(found, key=lambda item: item[1].st_mtime)
 
 
 def _unlink(path: Path) -> int:
