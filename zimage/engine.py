@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -97,6 +98,7 @@ def _load_failed(reason: str) -> ModelLoadError:
 
 def load_model(settings: Settings) -> LoadedModel:
     # Heavy imports happen here, so the UI can serve its page before torch and diffusers are loaded.
+    import torch
     from diffusers import ZImagePipeline
 
     from . import speed
@@ -107,6 +109,10 @@ def load_model(settings: Settings) -> LoadedModel:
     dtype = pick_dtype(device, settings.dtype)
     log.info("Loading %s (%s) on %s in %s", source.model_id, source.location, device, dtype)
     pipe = ZImagePipeline.from_pretrained(source.location, dtype=dtype)
+    if source.is_tiny and device == "cpu" and not os.environ.get("OMP_NUM_THREADS"):
+        # Measured (docs/benchmarks.md): the tiny model's ops are too small to share between threads, and
+        # two threads on a busy 2-core machine run 2-5x slower. The real model keeps torch's default.
+        torch.set_num_threads(1)
     memory_mode = speed.apply_memory_mode(pipe, settings.memory, device)
     attention = speed.set_attention_backend(pipe.transformer, settings.attention)
     fp8 = settings.fp8 and speed.quantize_fp8(pipe.transformer)
