@@ -25,7 +25,7 @@ from zimage import i18n, presets, sharelink, sizes
 from zimage.assets import load_json
 from zimage.config import MEMORY_MODES, AppSettings, on_zero_gpu
 from zimage.engine import default_engine
-from zimage.errors import BusyError, CancelledError, ValidationError, ZImageError
+from zimage.errors import CancelledError, ValidationError, ZImageError
 from zimage.metadata import read_request
 from zimage.outputs import prune
 from zimage.ratelimit import RateLimiter
@@ -61,7 +61,7 @@ def gpu_generate(request: GenerationRequest, session: str = "", progress: Any = 
     return default_engine().generate(request, progress=report, cancel=CANCELS.get(session))
 
 
-# --- handlers: plain functions of values; layout lives in build_ui ----------------------------------
+# --- handlers: plain functions of values; the layout lives in UI.build ----------------------------------
 
 
 @dataclass
@@ -116,7 +116,7 @@ def run_request(services: Services, request: GenerationRequest, lang: str, http:
 
 
 def gallery_items(entries: list[dict]) -> list[tuple[str, str]]:
-    return [(entry["path"], f"seed {entry['request']['seed']}") for entry in entries]
+    return [(entry["path"], SavedImage.from_dict(entry).caption) for entry in entries]
 
 
 def model_status(lang: str) -> str:
@@ -345,8 +345,8 @@ class UI:
         return int(seed), gr.update(value="", visible=False)
 
     def generate(self, prompt: str, width: float, height: float, seed: float, count: float, steps: float,
-                     shift: float, lang: str = "en", request: gr.Request = None,
-                     progress: gr.Progress = gr.Progress()) -> tuple:
+                 shift: float, lang: str = "en", request: gr.Request = None,
+                 progress: gr.Progress = gr.Progress()) -> tuple:
         try:
             req = GenerationRequest(prompt=prompt, width=width, height=height, seed=seed, count=count, steps=steps,
                                     shift=shift)

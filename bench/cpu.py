@@ -463,7 +463,6 @@ def run_threads(runs: int, work: Path) -> dict[str, Any]:
 
         samples = interleaved(runs, {"one_s": lambda: at(1), "default_s": lambda: at(default)})
         result[f"direct_{size}"] = thread_row(samples)
-    del engine
     result[f"app_{SIZE}"] = app_threads(runs, work)
     return result
 

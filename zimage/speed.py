@@ -8,7 +8,6 @@ did instead, so an optional speed-up never stops the app from starting.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any
 
