@@ -641,7 +641,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    import torch
+
     from zimage.tiny import ensure_tiny_model
+
+    # The engine pins the tiny model to one thread unless OMP_NUM_THREADS is set. Pin torch's own default here,
+    # in this process and the apps it starts, so "default threads" rows mean that default and the 1-thread rows
+    # are the setting the app ships with.
+    os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
 
     started = time.perf_counter()
     ensure_tiny_model(cache_dir())  # built once here, so no timed run pays for it

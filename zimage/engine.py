@@ -110,8 +110,8 @@ def load_model(settings: Settings) -> LoadedModel:
     log.info("Loading %s (%s) on %s in %s", source.model_id, source.location, device, dtype)
     pipe = ZImagePipeline.from_pretrained(source.location, dtype=dtype)
     if source.is_tiny and device == "cpu" and not os.environ.get("OMP_NUM_THREADS"):
-        # Measured (docs/benchmarks.md): the tiny model's ops are too small to share between threads, and
-        # two threads on a busy 2-core machine run 2-5x slower. The real model keeps torch's default.
+        # Measured (docs/benchmarks.md): on a busy 2-core machine the tiny model's tiny ops run 2-5x slower on two
+        # threads; through the app one thread costs nothing. The real model keeps torch's default.
         torch.set_num_threads(1)
     memory_mode = speed.apply_memory_mode(pipe, settings.memory, device)
     attention = speed.set_attention_backend(pipe.transformer, settings.attention)
