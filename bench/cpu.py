@@ -41,6 +41,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python bench/cpu.py` puts bench/ first on the path, not the repository.
+from bench.report import write_report  # noqa: E402 - needs the repository on the path first
 
 PROMPT = "a lighthouse on a cliff at dusk, waves, 35mm photograph"
 SIZE, STEPS, SEED, SHIFT = 256, 9, 42, 3.0
@@ -667,16 +668,9 @@ def main(argv: list[str] | None = None) -> int:
     report["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     report["elapsed_s"] = round(time.perf_counter() - started, 1)
     report["targets"] = evaluate_targets(report["sections"])
-    write_report(report, args.out)
+    write_report(report, to_markdown(report), args.out, "cpu")
     return 1 if report["failed"] else 0
 
-
-def write_report(report: dict[str, Any], out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    markdown = to_markdown(report)
-    (out / "cpu.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    (out / "cpu.md").write_text(markdown, encoding="utf-8")
-    print(markdown)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python bench/gpu.py` puts bench/ first on the path, not the repository.
+from bench.report import write_report  # noqa: E402 - needs the repository on the path first
 
 from zimage import speed  # noqa: E402
 from zimage.tiny import build_tokenizer  # noqa: E402
@@ -436,16 +437,9 @@ def main(argv: list[str] | None = None) -> int:
     env = environment(s, pipe)
     report = {"environment": env, "build_s": build_s, "elapsed_s": round(time.perf_counter() - started, 2),
               "rows": rows, "targets": evaluate_targets(rows, s, env["device"])}
-    write_report(report, args.out)
+    write_report(report, to_markdown(report), args.out, "results")
     return 0
 
-
-def write_report(report: dict[str, Any], out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    markdown = to_markdown(report)
-    (out / "results.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    (out / "results.md").write_text(markdown, encoding="utf-8")
-    print(markdown)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ request was lost or failed with a non-busy error, else 0.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -33,6 +32,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python bench/load.py` puts bench/ first on the path, not the repository.
+from bench.report import write_report  # noqa: E402 - needs the repository on the path first
 
 PROMPT = "a lighthouse on a cliff at dusk, waves, 35mm photograph"
 # What a caller may see when the app is full or limiting: gradio_client's QueueError, the browser's text,
@@ -204,11 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         host = nullcontext(args.url) if args.url else launched_app(Path(work), args.queue_size)
         with host as url:
             summary = run_load(url, args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "load.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-    report = markdown(summary)
-    (args.out / "load.md").write_text(report)
-    print(report)
+    write_report(summary, markdown(summary), args.out, "load")
     return 0 if summary["passed"] else 1
 
 
