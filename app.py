@@ -29,7 +29,7 @@ from zimage.errors import CancelledError, ValidationError, ZImageError
 from zimage.metadata import read_request
 from zimage.outputs import prune
 from zimage.ratelimit import RateLimiter
-from zimage.request import DEFAULT_SHIFT, DEFAULT_STEPS, MAX_COUNT, MAX_SEED, GenerationRequest
+from zimage.request import DEFAULT_SHIFT, DEFAULT_STEPS, MAX_COUNT, MAX_SEED, GenerationRequest, parse_size
 from zimage.results import SavedImage, estimate_gpu_seconds, save_results
 
 log = logging.getLogger("zimage.app")
@@ -413,9 +413,8 @@ class UI:
 
     def pick_size(self, value: str) -> tuple:
         try:
-            width, _, height = str(value).partition("x")
-            return int(width), int(height)
-        except ValueError:
+            return parse_size(value)
+        except ValidationError:
             return gr.skip(), gr.skip()
 
     def match_size(self, width: float | None, height: float | None) -> tuple:
@@ -527,7 +526,7 @@ def create_demo(app_settings: AppSettings | None = None) -> gr.Blocks:
     return demo
 
 
-def launch_kwargs(app_settings: AppSettings, mcp: bool) -> dict[str, Any]:
+def launch_kwargs(mcp: bool) -> dict[str, Any]:
     return dict(
         css=CSS, theme=gr.themes.Soft(), mcp_server=mcp, show_error=True,
         # Only the app's own output folder is served beside Gradio's cache: nothing else on disk is reachable.
@@ -560,7 +559,7 @@ def main(argv: list[str] | None = None) -> None:
         default_engine().load()  # ZeroGPU workers fork from this process, so the weights must be here first
     demo = create_demo(app_settings)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True,
-                **launch_kwargs(app_settings, args.mcp or app_settings.mcp))
+                **launch_kwargs(args.mcp or app_settings.mcp))
     # The page is already being served; torch, diffusers and the weights load behind it.
     start_background_load()
     demo.block_thread()

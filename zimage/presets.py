@@ -17,11 +17,12 @@ from typing import Any, Mapping
 
 from .assets import load_json
 from .errors import ValidationError, unknown_choice
+from .i18n import LANGUAGES
 from .request import check_prompt, is_forbidden_char
 
 MAX_TITLE_CHARS = 80
 MAX_SUBTITLE_CHARS = 120
-LANGS = ("en", "zh")
+LANGS = LANGUAGES
 QUOTE_PAIRS = (('"', '"'), ("「", "」"), ("“", "”"), ("『", "』"))
 
 # One pass over the template only, so text containing "{subtitle}" is never substituted again.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from .errors import ValidationError
 
@@ -63,18 +63,20 @@ class GenerationRequest:
         """
         unknown = sorted(str(key)[:40] for key in params if key not in FIELD_NAMES)
         if unknown:
-            raise ValidationError(
-                f"Unknown parameter(s): {', '.join(unknown)}. Allowed: {', '.join(sorted(FIELD_NAMES))}.",
-                code="unknown_param",
-                names=", ".join(unknown),
-                allowed=", ".join(sorted(FIELD_NAMES)),
-            )
+            raise unknown_params(unknown, sorted(FIELD_NAMES))
         if "prompt" not in params:
             raise ValidationError("A prompt is required.", code="prompt_missing")
         return cls(**dict(params)).validated()
 
 
 FIELD_NAMES = frozenset(f.name for f in fields(GenerationRequest))
+
+
+def unknown_params(names: list[str], allowed: Iterable[str]) -> ValidationError:
+    """The error for parameters a request, an API call or a share link does not know."""
+    listed = ", ".join(allowed)
+    return ValidationError(f"Unknown parameter(s): {', '.join(names)}. Allowed: {listed}.", code="unknown_param",
+                           names=", ".join(names), allowed=listed)
 
 
 def check_prompt(value: Any) -> str:

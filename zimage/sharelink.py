@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from .errors import ValidationError
-from .request import GenerationRequest
+from .request import GenerationRequest, unknown_params
 
 LINK_KEYS = ("prompt", "width", "height", "seed", "steps", "shift")
 # Links stay under the 16 KiB request-line limit of uvicorn's h11 parser and typical 8 KiB proxy limits;
@@ -63,7 +63,7 @@ def parse_query(params: Mapping[str, str | Sequence[str]]) -> GenerationRequest 
         # No request key at all (maybe a tracker's key such as utm_source): a plain visit, not a broken link.
         return None
     if unknown:
-        raise _unknown(sorted(unknown))
+        raise unknown_params(sorted(unknown), LINK_KEYS)
     return GenerationRequest.from_params(values)
 
 
@@ -106,12 +106,3 @@ def _too_long(length: int) -> ValidationError:
         limit=MAX_QUERY_CHARS,
     )
 
-
-def _unknown(names: list[str]) -> ValidationError:
-    allowed = ", ".join(LINK_KEYS)
-    return ValidationError(
-        f"Unknown parameter(s): {', '.join(names)}. Allowed: {allowed}.",
-        code="unknown_param",
-        names=", ".join(names),
-        allowed=allowed,
-    )
