@@ -105,3 +105,25 @@ def ensure_tiny_model(cache_dir: Path | None = None) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def save_tiny_lora(path: Path, seed: int = 1, rank: int = 4, strength: float = 0.5) -> Path:
+    """Write a small random LoRA for the tiny model (attention q/k/v), for tests, benchmarks and demos.
+
+    peft starts lora_B at zero (a LoRA that changes nothing), so both matrices get random values here.
+    """
+    import torch
+    from diffusers import ZImagePipeline, ZImageTransformer2DModel
+    from peft import LoraConfig, get_peft_model_state_dict
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        transformer = ZImageTransformer2DModel.from_pretrained(ensure_tiny_model() / "transformer")
+        transformer.add_adapter(LoraConfig(r=rank, lora_alpha=rank, target_modules=["to_q", "to_k", "to_v"],
+                                           init_lora_weights=False))
+        state = get_peft_model_state_dict(transformer)
+        state = {key: torch.randn_like(value) * strength for key, value in state.items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ZImagePipeline.save_lora_weights(path.parent, transformer_lora_layers=state, weight_name=path.name)
+    return path

@@ -1,0 +1,120 @@
+"""Image to image ("Restyle") and inpainting ("Fix a region") on the loaded pipeline's own components.
+
+The edit pipelines come from `from_pipe`, so they share the text encoder, transformer and VAE with the
+text-to-image pipeline: no second copy of the weights, and a LoRA loaded into the transformer applies to all.
+Seeds, progress and Stop work as in `zimage.generate`; an inpainting result is composited onto the original
+(`zimage.masks.composite`), so the pixels outside the mask and its feather band are the source's own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import weakref
+from typing import Any, Callable, Iterator
+
+import torch
+from PIL import Image
+
+from .errors import CancelledError, GenerationError, ValidationError
+from .generate import GUIDANCE_SCALE, _recover, _step_callback, generators, set_shift
+from .images import SourceImage, fit_size, resized
+from .masks import Mask, composite, model_mask
+from .request import GenerationRequest, check_float, check_side
+
+log = logging.getLogger(__name__)
+
+IMG2IMG, INPAINT = "img2img", "inpaint"
+MIN_STRENGTH, MAX_STRENGTH = 0.0, 1.0
+DEFAULT_STRENGTH = 0.6  # restyle: keeps the composition, changes the look
+DEFAULT_INPAINT_STRENGTH = 1.0  # fix a region: repaint the masked area from scratch
+
+_pipes: "weakref.WeakKeyDictionary[Any, dict[str, Any]]" = weakref.WeakKeyDictionary()
+_pipes_lock = threading.Lock()
+
+
+def edit_pipeline(pipe: Any, kind: str) -> Any:
+    """The img2img or inpaint pipeline over `pipe`'s components, built once per loaded pipeline."""
+    from diffusers import ZImageImg2ImgPipeline, ZImageInpaintPipeline
+
+    classes = {IMG2IMG: ZImageImg2ImgPipeline, INPAINT: ZImageInpaintPipeline}
+    with _pipes_lock:
+        built = _pipes.setdefault(pipe, {})
+        if kind not in built:
+            # from_pipe casts the shared modules to its `dtype` argument (float32 by default), in place: pass the
+            # loaded dtype, or a bf16 model would be silently doubled in memory for text-to-image as well.
+            built[kind] = classes[kind].from_pipe(pipe, dtype=pipe.dtype)
+        return built[kind]
+
+
+def effective_steps(steps: int, strength: float) -> int:
+    """How many denoising steps an edit runs: diffusers skips the first (1 - strength) share of the schedule."""
+    start = int(max(steps - min(steps * strength, steps), 0))
+    return steps - start
+
+
+def check_strength(strength: Any, steps: int) -> float:
+    """A strength in (0, 1] that leaves at least one step to run, or one clear error."""
+    value = check_float("strength", strength, MIN_STRENGTH, MAX_STRENGTH)
+    if effective_steps(steps, value) < 1:
+        lowest = round(1 / steps, 4)
+        raise ValidationError(
+            f"Strength {value} with {steps} steps leaves no step to run; use a strength of at least {lowest}.",
+            code="strength_low", strength=value, steps=steps, low=lowest)
+    return value
+
+
+def edit_size(source: SourceImage, size: tuple[int, int] | None = None) -> tuple[int, int]:
+    """The working size: the one given (checked), else the source's own rounded into the limits."""
+    if size is None:
+        return fit_size(*source.size)
+    return check_side("width", size[0]), check_side("height", size[1])
+
+
+def run(pipe: Any, request: GenerationRequest, source: SourceImage, strength: float, mask: Mask | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None) -> list[Image.Image]:
+    """Restyle `source` (no mask) or repaint the masked region, for every seed of `request`.
+
+    Image i equals a single run with seed s+i. Restyled images have the request's size; inpainted ones the
+    source's, composited onto it. Every failure leaves the pipeline usable.
+    """
+    size = (request.width, request.height)
+    strength = check_strength(strength, request.steps)
+    target = edit_pipeline(pipe, INPAINT if mask is not None else IMG2IMG)
+    extra = {"mask_image": model_mask(mask, size)} if mask is not None else {}
+    set_shift(target, request.shift)
+    with failures_reported(pipe, request), torch.inference_mode():
+        output = target(
+            prompt=request.prompt, image=resized(source.image, size), strength=strength, width=size[0],
+            height=size[1], num_inference_steps=request.steps, guidance_scale=GUIDANCE_SCALE,
+            num_images_per_prompt=request.count, generator=generators(request),
+            callback_on_step_end=_step_callback(progress, cancel, effective_steps(request.steps, strength)),
+            **extra,
+        )
+    if mask is None:
+        return list(output.images)
+    return [composite(source.image, image, mask) for image in output.images]
+
+
+@contextlib.contextmanager
+def failures_reported(pipe: Any, request: GenerationRequest) -> Iterator[None]:
+    """Turn a failed pipeline call into one user-facing error and restore the pipeline (see generate.run)."""
+    try:
+        yield
+    except CancelledError:
+        _recover(pipe)
+        raise
+    except torch.OutOfMemoryError as error:
+        _recover(pipe)
+        raise GenerationError(
+            f"Out of GPU memory at {request.width}x{request.height} x {request.count}. "
+            "Try a smaller size or fewer images.",
+            code="oom", width=request.width, height=request.height, count=request.count,
+        ) from error
+    except Exception as error:  # noqa: BLE001 - logged in full, shown to the user as one line
+        log.exception("Edit failed")
+        _recover(pipe)
+        raise GenerationError(f"Generation failed ({type(error).__name__}). Please try again.",
+                              code="generation", reason=type(error).__name__) from error

@@ -1,0 +1,275 @@
+"""LoRA styles: what is installed (a folder and hub ids), each file's short hash, and switching per request.
+
+Requests name LoRAs; names are looked up in the discovered set and never joined into paths, so a request cannot
+reach a file the server did not list. Each file is loaded once as its own peft adapter and switched with
+`set_adapters` (weights per request, no reload). With `torch.compile` on, one adapter slot is reserved with
+`enable_lora_hotswap` and each request's LoRA is hot-swapped into it with its weight baked in, so switching
+never changes the compiled graph. `LoraAdapters.activate` must run under the engine's run lock: it sets the
+shared transformer's state for exactly one request, and a request without LoRAs turns them all off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import ValidationError
+from .request import check_float
+
+log = logging.getLogger(__name__)
+
+SUFFIX = ".safetensors"
+HUB_DEFAULT_FILE = "pytorch_lora_weights.safetensors"  # what diffusers' save_lora_weights writes
+MIN_LORA_WEIGHT, MAX_LORA_WEIGHT, DEFAULT_LORA_WEIGHT = -2.0, 2.0, 1.0
+MAX_LORAS = 4
+HOTSWAP_SLOT = "hotswap"
+_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+\.safetensors)?$")
+
+
+@dataclass(frozen=True)
+class LoraFile:
+    """One installed LoRA: the name requests use, and where its weights are (a path, or a hub id to fetch)."""
+
+    name: str
+    path: Path | None
+    hub_id: str = ""
+
+
+@dataclass(frozen=True)
+class ActiveLora:
+    """A LoRA as a request and its metadata record it: name, first 12 hex of the file's SHA-256, weight."""
+
+    name: str
+    sha12: str
+    weight: float
+
+    @property
+    def prompt_tag(self) -> str:
+        """A1111's convention in the `parameters` text: <lora:name:weight>."""
+        return f"<lora:{self.name}:{self.weight:g}>"
+
+
+def parse_spec(spec: str) -> tuple[str, float]:
+    """"NAME" or "NAME:WEIGHT" (the CLI's --lora) into a name and a checked weight."""
+    name, sep, weight = str(spec).strip().rpartition(":")
+    if not sep or not _is_number(weight):
+        return str(spec).strip(), DEFAULT_LORA_WEIGHT
+    return name.strip(), check_weight(weight)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def check_weight(value: Any) -> float:
+    return check_float("lora weight", value, MIN_LORA_WEIGHT, MAX_LORA_WEIGHT)
+
+
+class LoraLibrary:
+    """The LoRAs this server offers: `*.safetensors` under a folder (names are paths without the suffix) and
+    hub ids from the settings ("owner/repo" for diffusers' default file name, or "owner/repo/file.safetensors")."""
+
+    def __init__(self, folder: Path | None = None, hub_ids: Sequence[str] = ()) -> None:
+        self.folder = Path(folder) if folder else None
+        self.hub_ids = tuple(hub_id.strip() for hub_id in hub_ids if hub_id.strip())
+        bad = [hub_id for hub_id in self.hub_ids if not _HUB_ID.match(hub_id)]
+        if bad:
+            raise ValidationError(f"Invalid LoRA hub id(s): {', '.join(bad)}.", code="bad_setting",
+                                  message=f"LoRA hub id {', '.join(bad)}")
+        self._hashes: dict[tuple[str, int, int], str] = {}
+        self._lock = threading.Lock()
+
+    def available(self) -> list[LoraFile]:
+        """Every LoRA, folder files first, sorted by name. The folder is rescanned, so new files show up."""
+        found: dict[str, LoraFile] = {}
+        if self.folder and self.folder.is_dir():
+            for path in sorted(self.folder.rglob(f"*{SUFFIX}")):
+                name = path.relative_to(self.folder).with_suffix("").as_posix()
+                found.setdefault(name, LoraFile(name, path))
+        for hub_id in self.hub_ids:
+            found.setdefault(hub_id, LoraFile(hub_id, None, hub_id))
+        return [found[name] for name in sorted(found)]
+
+    def find(self, name: str) -> LoraFile:
+        """The LoRA called `name`, or an error naming it and listing what is installed."""
+        for lora in self.available():
+            if lora.name == name:
+                return lora
+        names = ", ".join(lora.name for lora in self.available()) or "none"
+        shown = str(name)[:80]
+        raise ValidationError(f"Unknown LoRA {shown!r}. Installed: {names}.", code="unknown_lora", name=shown,
+                              allowed=names)
+
+    def local_path(self, lora: LoraFile) -> Path:
+        """The file on disk; a hub LoRA is fetched (or taken from the hub cache) on first use."""
+        if lora.path is not None:
+            return lora.path
+        from huggingface_hub import hf_hub_download
+
+        parts = lora.hub_id.split("/")
+        repo, filename = "/".join(parts[:2]), "/".join(parts[2:]) or HUB_DEFAULT_FILE
+        try:
+            return Path(hf_hub_download(repo, filename))
+        except Exception as error:  # noqa: BLE001 - offline, missing repo, missing file: one message
+            raise ValidationError(f"The LoRA {lora.name!r} could not be downloaded ({type(error).__name__}).",
+                                  code="lora_unavailable", name=lora.name, reason=type(error).__name__) from None
+
+    def sha12(self, lora: LoraFile) -> str:
+        """The first 12 hex digits of the file's SHA-256, computed once per file version (path, size, mtime)."""
+        path = self.local_path(lora)
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            if key not in self._hashes:
+                digest = hashlib.sha256()
+                with path.open("rb") as handle:
+                    for block in iter(lambda: handle.read(2**20), b""):
+                        digest.update(block)
+                self._hashes[key] = digest.hexdigest()[:12]
+            return self._hashes[key]
+
+    def resolve(self, selections: Sequence[tuple[str, Any]]) -> list[ActiveLora]:
+        """Check a request's (name, weight) pairs against what is installed; no weights are loaded here."""
+        if len(selections) > MAX_LORAS:
+            raise ValidationError(f"At most {MAX_LORAS} LoRAs per image, got {len(selections)}.", code="lora_many",
+                                  limit=MAX_LORAS, count=len(selections))
+        names = [str(name) for name, _ in selections]
+        if len(set(names)) != len(names):
+            raise ValidationError("Each LoRA may be chosen once.", code="lora_repeated")
+        return [ActiveLora(lora.name, self.sha12(lora), check_weight(weight))
+                for lora, weight in ((self.find(name), weight) for name, weight in selections)]
+
+
+class LoraAdapters:
+    """The LoRA state of one pipeline's transformer, set per request. Call `activate` under the run lock."""
+
+    def __init__(self, pipe: Any, library: LoraLibrary, hotswap: bool = False) -> None:
+        self.pipe = pipe
+        self.library = library
+        self.hotswap = hotswap
+        self._adapters: dict[str, str] = {}  # sha12 -> adapter name (set_adapters mode)
+        self._slot_filled = False
+        if hotswap:
+            # Must come before the first LoRA is loaded (and before compiling): it pads every LoRA to one rank
+            # and keeps scalings as tensors, so a swap only copies weights.
+            pipe.enable_lora_hotswap(target_rank=max_rank(library))
+
+    def activate(self, loras: Sequence[ActiveLora]) -> None:
+        """Make exactly `loras` (with their weights) active, and nothing else; an empty list turns LoRA off."""
+        try:
+            if self.hotswap:
+                self._swap_in(loras)
+            else:
+                self._set(loras)
+        except Exception:
+            self._off()  # a failed switch must not leave half of it for the next request
+            raise
+
+    def _set(self, loras: Sequence[ActiveLora]) -> None:
+        if not loras:
+            self._off()
+            return
+        names = [self._load(lora) for lora in loras]
+        self.pipe.enable_lora()
+        self.pipe.set_adapters(names, [lora.weight for lora in loras])
+
+    def _off(self) -> None:
+        if self._adapters or self._slot_filled:
+            if self.hotswap:
+                self._zero_slot()
+            else:
+                self.pipe.disable_lora()
+
+    def _load(self, lora: ActiveLora) -> str:
+        if lora.sha12 not in self._adapters:
+            name = f"lora_{lora.sha12}"
+            self._load_weights(lora, self._checked_path(lora), adapter_name=name)
+            self._adapters[lora.sha12] = name
+        return self._adapters[lora.sha12]
+
+    def _checked_path(self, lora: ActiveLora) -> Path:
+        installed = self.library.find(lora.name)
+        path = self.library.local_path(installed)
+        if self.library.sha12(installed) != lora.sha12:
+            raise ValidationError(f"The LoRA {lora.name!r} on this server is a different file ({lora.sha12} was asked).",
+                                  code="lora_changed", name=lora.name, sha=lora.sha12)
+        try:
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as handle:
+                handle.keys()
+        except Exception:  # noqa: BLE001 - truncated, not safetensors, unreadable: one message
+            raise _corrupt(lora.name, "not a readable safetensors file") from None
+        return path
+
+    def _load_weights(self, lora: ActiveLora, source: Any, **kwargs: Any) -> None:
+        try:
+            self.pipe.load_lora_weights(source, **kwargs)
+        except Exception as error:  # noqa: BLE001 - keys for another model, a bad format: one message
+            log.warning("LoRA %s failed to load: %s", lora.name, error)
+            raise _corrupt(lora.name, "not a Z-Image LoRA") from None
+        if kwargs.get("adapter_name") not in self.pipe.get_list_adapters().get("transformer", []):
+            # diffusers only warns when no key matches the transformer; the LoRA would silently do nothing.
+            raise _corrupt(lora.name, "not a Z-Image LoRA")
+
+    # --- compiled models: one slot, hot-swapped --------------------------------------------------------------
+
+    def _swap_in(self, loras: Sequence[ActiveLora]) -> None:
+        if len(loras) > 1:
+            raise ValidationError("With compile on, one LoRA at a time.", code="lora_compiled_one")
+        if not loras:
+            self._off()
+            return
+        lora = loras[0]
+        state, metadata = self.pipe.lora_state_dict(str(self._checked_path(lora)), return_lora_metadata=True)
+        self._swap(lora, _scaled(state, lora.weight), metadata)
+
+    def _swap(self, lora: ActiveLora, state: dict, metadata: Any) -> None:
+        try:
+            self.pipe.load_lora_into_transformer(state, transformer=self.pipe.transformer, adapter_name=HOTSWAP_SLOT,
+                                                 metadata=metadata, _pipeline=self.pipe, hotswap=self._slot_filled)
+        except Exception as error:  # noqa: BLE001
+            log.warning("LoRA %s failed to hot-swap: %s", lora.name, error)
+            raise _corrupt(lora.name, "not a Z-Image LoRA, or a higher rank than the slot") from None
+        self._slot_filled = True
+        self._last = (state, metadata)
+
+    def _zero_slot(self) -> None:
+        """Hot-swap zeros into the slot: the model is then exactly the base model, and the graph is unchanged."""
+        state, metadata = self._last
+        self._swap(ActiveLora("off", "", 0.0), _scaled(state, 0.0), metadata)
+
+
+def max_rank(library: LoraLibrary, default: int = 64) -> int:
+    """The highest rank among the installed local LoRAs (from the safetensors headers), for the hot-swap slot."""
+    from safetensors import safe_open
+
+    ranks = [default]
+    for lora in library.available():
+        if lora.path is None:
+            continue
+        try:
+            with safe_open(str(lora.path), framework="pt") as handle:
+                ranks += [handle.get_slice(key).get_shape()[0] for key in handle.keys() if "lora_A" in key]
+        except Exception:  # noqa: BLE001 - a corrupt file is reported when someone asks for it
+            continue
+    return max(ranks)
+
+
+def _scaled(state: dict, weight: float) -> dict:
+    """A copy of a LoRA state dict with the up (B) matrices times `weight`, which scales its effect linearly."""
+    return {key: value * weight if "lora_B" in key or "lora_up" in key else value for key, value in state.items()}
+
+
+def _corrupt(name: str, reason: str) -> ValidationError:
+    return ValidationError(f"The LoRA {name!r} could not be loaded: {reason}.", code="lora_corrupt", name=name,
+                           reason=reason)
