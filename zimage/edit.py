@@ -55,13 +55,10 @@ def effective_steps(steps: int, strength: float) -> int:
 
 
 def check_strength(strength: Any, steps: int) -> float:
-    """A strength in (0, 1] that leaves at least one step to run, or one clear error."""
+    """A strength in (0, 1]; 0 would run no step at all (any positive strength runs at least one)."""
     value = check_float("strength", strength, MIN_STRENGTH, MAX_STRENGTH)
     if effective_steps(steps, value) < 1:
-        lowest = round(1 / steps, 4)
-        raise ValidationError(
-            f"Strength {value} with {steps} steps leaves no step to run; use a strength of at least {lowest}.",
-            code="strength_low", strength=value, steps=steps, low=lowest)
+        raise ValidationError("Strength 0 leaves the image unchanged; use a strength above 0.", code="strength_low")
     return value
 
 
@@ -83,19 +80,32 @@ def run(pipe: Any, request: GenerationRequest, source: SourceImage, strength: fl
     size = (request.width, request.height)
     strength = check_strength(strength, request.steps)
     target = edit_pipeline(pipe, INPAINT if mask is not None else IMG2IMG)
-    extra = {"mask_image": model_mask(mask, size)} if mask is not None else {}
+    inputs = {"image": resized(source.image, size), "strength": strength, "width": size[0], "height": size[1],
+              "num_inference_steps": request.steps, "guidance_scale": GUIDANCE_SCALE}
+    if mask is not None:
+        inputs["mask_image"] = model_mask(mask, size)
+    each = effective_steps(request.steps, strength)
     set_shift(target, request.shift)
+    images = []
     with failures_reported(pipe, request), torch.inference_mode():
-        output = target(
-            prompt=request.prompt, image=resized(source.image, size), strength=strength, width=size[0],
-            height=size[1], num_inference_steps=request.steps, guidance_scale=GUIDANCE_SCALE,
-            num_images_per_prompt=request.count, generator=generators(request),
-            callback_on_step_end=_step_callback(progress, cancel, effective_steps(request.steps, strength)),
-            **extra,
-        )
+        # One call per seed: diffusers' edit pipelines draw the VAE sample from the first image's generator, so in
+        # a batched call image i > 0 would not be the single run with seed s+i. The prompt is encoded once.
+        embeds, _ = target.encode_prompt(request.prompt, device=target._execution_device,
+                                         do_classifier_free_guidance=False)
+        for index, generator in enumerate(generators(request)):
+            callback = _step_callback(_shifted(progress, index * each), cancel, each * request.count)
+            output = target(prompt_embeds=embeds, generator=generator, callback_on_step_end=callback, **inputs)
+            images.append(output.images[0])
     if mask is None:
-        return list(output.images)
-    return [composite(source.image, image, mask) for image in output.images]
+        return images
+    return [composite(source.image, image, mask) for image in images]
+
+
+def _shifted(progress: Callable[[int, int], None] | None, done: int) -> Callable[[int, int], None] | None:
+    """Progress across the whole batch: steps of earlier images count as done."""
+    if progress is None:
+        return None
+    return lambda step, total: progress(done + step, total)
 
 
 @contextlib.contextmanager

@@ -90,8 +90,10 @@ def _open_checked(raw: bytes, what: str) -> Image.Image:
         image = Image.open(io.BytesIO(raw), formats=FORMATS)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise _not_an_image(what) from None
-    except Image.DecompressionBombError:  # PIL's own, far higher limit: the size is not even known here
-        raise _too_many_pixels(what, "?", "?") from None
+    except Image.DecompressionBombError:  # PIL's own limit, 10x ours: the size is not even known here
+        limit = f"{MAX_SOURCE_PIXELS / 1e6:.1f}"
+        raise ValidationError(f"The {what} is far larger than the limit of {limit} megapixels.",
+                              code="image_huge", limit=limit) from None
     width, height = image.size
     if width < 1 or height < 1 or width * height > MAX_SOURCE_PIXELS:
         raise _too_many_pixels(what, width, height)
@@ -163,7 +165,7 @@ def _not_an_image(what: str) -> ValidationError:
                            code="image_unreadable", what=what)
 
 
-def _too_many_pixels(what: str, width: object, height: object) -> ValidationError:
+def _too_many_pixels(what: str, width: int, height: int) -> ValidationError:
     limit = f"{MAX_SOURCE_PIXELS / 1e6:.1f}"
     return ValidationError(
         f"The {what} is {width}x{height}; the limit is {limit} megapixels. Scale it down and upload it again.",

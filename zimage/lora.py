@@ -156,7 +156,6 @@ class LoraAdapters:
         self.pipe = pipe
         self.library = library
         self.hotswap = hotswap
-        self._adapters: dict[str, str] = {}  # sha12 -> adapter name (set_adapters mode)
         self._slot_filled = False
         if hotswap:
             # Must come before the first LoRA is loaded (and before compiling): it pads every LoRA to one rank
@@ -183,18 +182,21 @@ class LoraAdapters:
         self.pipe.set_adapters(names, [lora.weight for lora in loras])
 
     def _off(self) -> None:
-        if self._adapters or self._slot_filled:
-            if self.hotswap:
+        if self.hotswap:
+            if self._slot_filled:
                 self._zero_slot()
-            else:
-                self.pipe.disable_lora()
+        elif self._loaded_names():  # the pipeline's own record, so nothing loaded elsewhere is missed
+            self.pipe.disable_lora()
+
+    def _loaded_names(self) -> list[str]:
+        return list(self.pipe.get_list_adapters().get("transformer", []))
 
     def _load(self, lora: ActiveLora) -> str:
-        if lora.sha12 not in self._adapters:
-            name = f"lora_{lora.sha12}"
+        # Named by content: the same file is loaded once per pipeline, whoever asked for it first.
+        name = f"lora_{lora.sha12}"
+        if name not in self._loaded_names():
             self._load_weights(lora, self._checked_path(lora), adapter_name=name)
-            self._adapters[lora.sha12] = name
-        return self._adapters[lora.sha12]
+        return name
 
     def _checked_path(self, lora: ActiveLora) -> Path:
         installed = self.library.find(lora.name)
@@ -217,7 +219,7 @@ class LoraAdapters:
         except Exception as error:  # noqa: BLE001 - keys for another model, a bad format: one message
             log.warning("LoRA %s failed to load: %s", lora.name, error)
             raise _corrupt(lora.name, "not a Z-Image LoRA") from None
-        if kwargs.get("adapter_name") not in self.pipe.get_list_adapters().get("transformer", []):
+        if kwargs.get("adapter_name") not in self._loaded_names():
             # diffusers only warns when no key matches the transformer; the LoRA would silently do nothing.
             raise _corrupt(lora.name, "not a Z-Image LoRA")
 

@@ -1,0 +1,130 @@
+"""LoRA styles on the tiny model: discovery, hashes, switching without leaks, and clear errors."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zimage import lora
+from zimage.config import Settings
+from zimage.engine import Engine
+from zimage.errors import ValidationError
+from zimage.generate import run
+from zimage.request import GenerationRequest
+from zimage.tiny import save_tiny_lora
+
+REQUEST = GenerationRequest("a paper lantern", width=256, height=256, steps=3).validated()
+
+
+@pytest.fixture(scope="module")
+def lora_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("loras")
+    save_tiny_lora(folder / "ink.safetensors", seed=1)
+    save_tiny_lora(folder / "styles" / "neon.safetensors", seed=2, rank=8)
+    (folder / "broken.safetensors").write_bytes(b"\x00" * 64)
+    return folder
+
+
+def fresh_model():
+    """A model of its own: LoRAs change the transformer, which the session's shared engine must not see."""
+    from tests.conftest import SHARED_CACHE
+
+    return Engine(Settings(model="tiny", cache_dir=SHARED_CACHE, warmup="off")).load()
+
+
+@pytest.fixture(scope="module")
+def model():
+    return fresh_model()
+
+
+def image(model) -> np.ndarray:
+    return np.asarray(run(model, REQUEST)[0].image, dtype=int)
+
+
+def test_the_folder_is_listed_by_name_with_short_hashes(lora_dir):
+    library = lora.LoraLibrary(lora_dir, hub_ids=["someone/ink-style"])
+    assert [item.name for item in library.available()] == ["broken", "ink", "someone/ink-style", "styles/neon"]
+    ink = library.find("ink")
+    assert library.sha12(ink) == hashlib.sha256((lora_dir / "ink.safetensors").read_bytes()).hexdigest()[:12]
+
+
+def test_unknown_names_are_an_error_naming_them_and_listing_what_exists(lora_dir):
+    with pytest.raises(ValidationError) as caught:
+        lora.LoraLibrary(lora_dir).resolve([("../../etc/passwd", 1.0)])
+    assert caught.value.code == "unknown_lora"
+    assert "../../etc/passwd" in str(caught.value) and "styles/neon" in str(caught.value)
+
+
+@pytest.mark.parametrize("spec,expected", [("ink", ("ink", 1.0)), ("ink:0.6", ("ink", 0.6)),
+                                           ("styles/neon:-1", ("styles/neon", -1.0)), ("a:b", ("a:b", 1.0))])
+def test_cli_specs_parse_into_name_and_weight(spec, expected):
+    assert lora.parse_spec(spec) == expected
+
+
+def test_weights_outside_the_range_are_refused():
+    with pytest.raises(ValidationError) as caught:
+        lora.parse_spec("ink:3")
+    assert caught.value.code == "out_of_range"
+
+
+def test_a_lora_changes_the_image_and_switching_never_leaks(model, lora_dir):
+    library = lora.LoraLibrary(lora_dir)
+    adapters = lora.LoraAdapters(model.pipe, library)
+    base = image(model)
+    adapters.activate(library.resolve([("ink", 1.0)]))
+    ink = image(model)
+    assert np.abs(ink - base).max() > 10
+    adapters.activate(library.resolve([("ink", 1.0), ("styles/neon", 0.5)]))
+    both = image(model)
+    assert np.abs(both - ink).max() > 0
+    adapters.activate(library.resolve([("ink", 0.0)]))
+    assert np.array_equal(image(model), base)  # weight 0 is the base model exactly
+    adapters.activate([])
+    assert np.array_equal(image(model), base)  # no LoRA: nothing left over from the last request
+    adapters.activate(library.resolve([("ink", 1.0)]))
+    assert np.array_equal(image(model), ink)  # back again without a reload, same pixels
+
+
+def test_a_corrupt_file_is_a_clear_error_and_the_next_request_is_clean(model, lora_dir):
+    library = lora.LoraLibrary(lora_dir)
+    adapters = lora.LoraAdapters(model.pipe, library)
+    adapters.activate([])
+    base = image(model)
+    adapters.activate(library.resolve([("ink", 1.0)]))
+    with pytest.raises(ValidationError) as caught:
+        adapters.activate(library.resolve([("broken", 1.0)]))
+    assert caught.value.code == "lora_corrupt" and "broken" in str(caught.value)
+    assert np.array_equal(image(model), base)
+
+
+def test_a_lora_for_another_model_is_refused(model, tmp_path):
+    from safetensors.torch import save_file
+    import torch
+
+    save_file({"unet.down.lora_A.weight": torch.ones(4, 8), "unet.down.lora_B.weight": torch.ones(8, 4)},
+              str(tmp_path / "sdxl.safetensors"))
+    library = lora.LoraLibrary(tmp_path)
+    with pytest.raises(ValidationError) as caught:
+        lora.LoraAdapters(model.pipe, library).activate(library.resolve([("sdxl", 1.0)]))
+    assert caught.value.code == "lora_corrupt"
+
+
+def test_hotswap_mode_gives_the_same_images_and_the_base_back(lora_dir):
+    """The compiled-model path (one slot, weights baked in) matches the set_adapters path on the same LoRA."""
+    plain, swapped = fresh_model(), fresh_model()
+    library = lora.LoraLibrary(lora_dir)
+    reference = lora.LoraAdapters(plain.pipe, library)
+    hot = lora.LoraAdapters(swapped.pipe, library, hotswap=True)
+    base = image(swapped)
+    for choice in ([("ink", 1.0)], [("styles/neon", 0.5)], [("ink", 0.7)]):
+        reference.activate(library.resolve(choice))
+        hot.activate(library.resolve(choice))
+        assert np.abs(image(swapped) - image(plain)).max() <= 1, choice
+    hot.activate([])
+    assert np.array_equal(image(swapped), base)
+    with pytest.raises(ValidationError) as caught:
+        hot.activate(library.resolve([("ink", 1.0), ("styles/neon", 1.0)]))
+    assert caught.value.code == "lora_compiled_one"
