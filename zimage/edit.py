@@ -45,6 +45,7 @@ def edit_pipeline(pipe: Any, kind: str) -> Any:
             # from_pipe casts the shared modules to its `dtype` argument (float32 by default), in place: pass the
             # loaded dtype, or a bf16 model would be silently doubled in memory for text-to-image as well.
             built[kind] = classes[kind].from_pipe(pipe, dtype=pipe.dtype)
+            built[kind].set_progress_bar_config(**getattr(pipe, "_progress_bar_config", {}))
         return built[kind]
 
 
