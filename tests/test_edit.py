@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
-import threading
+
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from zimage import edit
+from zimage.cancel import CancelToken
 from zimage.errors import CancelledError, ValidationError
 from zimage.images import load_source
 from zimage.masks import band, prepare_mask
@@ -27,7 +28,7 @@ def source(size=(W, H), seed: int = 0):
 
 def request(count: int = 1, seed: int = 7, steps: int = 4, size=(W, H)) -> GenerationRequest:
     return GenerationRequest("a red bicycle", width=size[0], height=size[1], seed=seed, count=count,
-                             steps=steps).validated()
+                             steps=steps)
 
 
 def box_mask(size=(W, H), blur: int = 4):
@@ -102,7 +103,7 @@ def test_fix_a_region_on_an_odd_sized_image_returns_it_at_its_own_size(tiny_engi
 
 
 def test_stop_interrupts_and_the_next_edit_works(tiny_engine):
-    pipe, cancel = tiny_engine.load().pipe, threading.Event()
+    pipe, cancel = tiny_engine.load().pipe, CancelToken()
     cancel.set()
     with pytest.raises(CancelledError):
         edit.run(pipe, request(), source(), 0.6, cancel=cancel)
@@ -110,7 +111,7 @@ def test_stop_interrupts_and_the_next_edit_works(tiny_engine):
 
 
 def test_an_edit_does_not_change_text_to_image(tiny_engine):
-    plain = GenerationRequest("a red bicycle", width=256, height=256, steps=3).validated()
+    plain = GenerationRequest("a red bicycle", width=256, height=256, steps=3)
     before = pixels(tiny_engine.generate(plain)[0].image)
     edit.run(tiny_engine.load().pipe, request(), source(), 0.6, mask=box_mask())
     assert np.array_equal(before, pixels(tiny_engine.generate(plain)[0].image))

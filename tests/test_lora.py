@@ -16,7 +16,7 @@ from zimage.generate import run
 from zimage.request import GenerationRequest
 from zimage.tiny import save_tiny_lora
 
-REQUEST = GenerationRequest("a paper lantern", width=256, height=256, steps=3).validated()
+REQUEST = GenerationRequest("a paper lantern", width=256, height=256, steps=3)
 
 
 @pytest.fixture(scope="module")

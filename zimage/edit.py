@@ -8,22 +8,19 @@ Seeds, progress and Stop work as in `zimage.generate`; an inpainting result is c
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import threading
 import weakref
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 from PIL import Image
 
-from .errors import CancelledError, GenerationError, ValidationError
-from .generate import GUIDANCE_SCALE, _recover, _step_callback, generators, set_shift
+from .cancel import CancelToken
+from .errors import ValidationError
+from .generate import failures_reported, generators, set_shift, step_callback
 from .images import SourceImage, fit_size, resized
 from .masks import Mask, composite, model_mask
-from .request import GenerationRequest, check_float, check_side
-
-log = logging.getLogger(__name__)
+from .request import GUIDANCE_SCALE, GenerationRequest, check_float, check_side
 
 IMG2IMG, INPAINT = "img2img", "inpaint"
 MIN_STRENGTH, MAX_STRENGTH = 0.0, 1.0
@@ -72,7 +69,7 @@ def edit_size(source: SourceImage, size: tuple[int, int] | None = None) -> tuple
 
 def run(pipe: Any, request: GenerationRequest, source: SourceImage, strength: float, mask: Mask | None = None,
         progress: Callable[[int, int], None] | None = None,
-        cancel: threading.Event | None = None) -> list[Image.Image]:
+        cancel: CancelToken | None = None) -> list[Image.Image]:
     """Restyle `source` (no mask) or repaint the masked region, for every seed of `request`.
 
     Image i equals a single run with seed s+i. Restyled images have the request's size; inpainted ones the
@@ -94,7 +91,7 @@ def run(pipe: Any, request: GenerationRequest, source: SourceImage, strength: fl
         embeds, _ = target.encode_prompt(request.prompt, device=target._execution_device,
                                          do_classifier_free_guidance=False)
         for index, generator in enumerate(generators(request)):
-            callback = _step_callback(_shifted(progress, index * each), cancel, each * request.count)
+            callback = step_callback(_shifted(progress, index * each), cancel, each * request.count)
             output = target(prompt_embeds=embeds, generator=generator, callback_on_step_end=callback, **inputs)
             images.append(output.images[0])
     if mask is None:
@@ -107,25 +104,3 @@ def _shifted(progress: Callable[[int, int], None] | None, done: int) -> Callable
     if progress is None:
         return None
     return lambda step, total: progress(done + step, total)
-
-
-@contextlib.contextmanager
-def failures_reported(pipe: Any, request: GenerationRequest) -> Iterator[None]:
-    """Turn a failed pipeline call into one user-facing error and restore the pipeline (see generate.run)."""
-    try:
-        yield
-    except CancelledError:
-        _recover(pipe)
-        raise
-    except torch.OutOfMemoryError as error:
-        _recover(pipe)
-        raise GenerationError(
-            f"Out of GPU memory at {request.width}x{request.height} x {request.count}. "
-            "Try a smaller size or fewer images.",
-            code="oom", width=request.width, height=request.height, count=request.count,
-        ) from error
-    except Exception as error:  # noqa: BLE001 - logged in full, shown to the user as one line
-        log.exception("Edit failed")
-        _recover(pipe)
-        raise GenerationError(f"Generation failed ({type(error).__name__}). Please try again.",
-                              code="generation", reason=type(error).__name__) from error

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 import torch
 
@@ -53,14 +54,21 @@ def run(loaded: LoadedModel, request: GenerationRequest, progress: ProgressFn | 
     """Run a request on a loaded model. Every failure leaves the pipeline usable."""
     pipe = loaded.pipe
     set_shift(pipe, request.shift)
+    with failures_reported(pipe, request), torch.inference_mode():
+        output = pipe(
+            prompt=request.prompt, width=request.width, height=request.height,
+            num_inference_steps=request.steps, guidance_scale=GUIDANCE_SCALE,
+            num_images_per_prompt=request.count, generator=generators(request),
+            callback_on_step_end=step_callback(progress, cancel, request.steps),
+        )
+    return [GeneratedImage(image, request.single(i), loaded.info) for i, image in enumerate(output.images)]
+
+
+@contextlib.contextmanager
+def failures_reported(pipe: Any, request: GenerationRequest) -> Iterator[None]:
+    """Turn a failed pipeline call into one user-facing error, and restore the pipeline for the next request."""
     try:
-        with torch.inference_mode():
-            output = pipe(
-                prompt=request.prompt, width=request.width, height=request.height,
-                num_inference_steps=request.steps, guidance_scale=GUIDANCE_SCALE,
-                num_images_per_prompt=request.count, generator=generators(request),
-                callback_on_step_end=step_callback(progress, cancel, request.steps),
-            )
+        yield
     except CancelledError:
         recover(pipe)
         raise
@@ -76,7 +84,6 @@ def run(loaded: LoadedModel, request: GenerationRequest, progress: ProgressFn | 
         recover(pipe)
         raise GenerationError(f"Generation failed ({type(error).__name__}). Please try again.",
                               code="generation", reason=type(error).__name__) from error
-    return [GeneratedImage(image, request.single(i), loaded.info) for i, image in enumerate(output.images)]
 
 
 def recover(pipe: Any) -> None:
