@@ -26,9 +26,9 @@ def source(size=(W, H), seed: int = 0):
     return load_source(buffer.getvalue())
 
 
-def request(count: int = 1, seed: int = 7, steps: int = 4, size=(W, H)) -> GenerationRequest:
+def request(strength: float = 0.6, count: int = 1, seed: int = 7, steps: int = 4, size=(W, H)) -> GenerationRequest:
     return GenerationRequest("a red bicycle", width=size[0], height=size[1], seed=seed, count=count,
-                             steps=steps)
+                             steps=steps, strength=strength)
 
 
 def box_mask(size=(W, H), blur: int = 4):
@@ -53,23 +53,23 @@ def test_edit_pipelines_share_the_loaded_weights(tiny_engine):
 
 def test_restyle_keeps_the_image_size_and_seed_batches_match_single_runs(tiny_engine):
     pipe, src = tiny_engine.load().pipe, source()
-    batch = edit.run(pipe, request(count=2), src, 0.6)
+    batch = edit.run(pipe, request(0.6, count=2), src)
     assert [image.size for image in batch] == [(W, H), (W, H)]
-    second = edit.run(pipe, request(count=1, seed=8), src, 0.6)[0]
+    second = edit.run(pipe, request(0.6, count=1, seed=8), src)[0]
     assert np.array_equal(pixels(batch[1]), pixels(second))
     assert np.abs(pixels(batch[0]) - pixels(batch[1])).max() > 0
 
 
 def test_strength_changes_how_far_the_result_moves_from_the_source(tiny_engine):
     pipe, src = tiny_engine.load().pipe, source()
-    near = np.abs(pixels(edit.run(pipe, request(), src, 0.25)[0]) - pixels(src.image)).mean()
-    far = np.abs(pixels(edit.run(pipe, request(), src, 1.0)[0]) - pixels(src.image)).mean()
+    near = np.abs(pixels(edit.run(pipe, request(0.25), src)[0]) - pixels(src.image)).mean()
+    far = np.abs(pixels(edit.run(pipe, request(1.0), src)[0]) - pixels(src.image)).mean()
     assert near < far
 
 
 def test_progress_counts_the_steps_the_strength_leaves_across_the_batch(tiny_engine):
     seen: list[tuple[int, int]] = []
-    edit.run(tiny_engine.load().pipe, request(steps=8, count=2), source(), 0.5,
+    edit.run(tiny_engine.load().pipe, request(0.5, steps=8, count=2), source(),
              progress=lambda i, n: seen.append((i, n)))
     assert seen == [(i, 8) for i in range(1, 9)]
 
@@ -78,13 +78,20 @@ def test_progress_counts_the_steps_the_strength_leaves_across_the_batch(tiny_eng
                                            ("abc", "not_number")])
 def test_bad_strength_is_one_clear_error(tiny_engine, strength, code):
     with pytest.raises(ValidationError) as caught:
-        edit.run(tiny_engine.load().pipe, request(steps=4), source(), strength)
+        edit.run(tiny_engine.load().pipe, request(strength), source())
     assert caught.value.code == code
+
+
+def test_a_text_to_image_request_is_not_an_edit(tiny_engine):
+    plain = GenerationRequest("a red bicycle", width=W, height=H, steps=4)
+    with pytest.raises(ValidationError) as caught:
+        edit.run(tiny_engine.load().pipe, plain, source())
+    assert caught.value.code == "edit_strength_missing"
 
 
 def test_fix_a_region_leaves_everything_outside_the_band_identical(tiny_engine):
     pipe, src, mask = tiny_engine.load().pipe, source(), box_mask()
-    results = edit.run(pipe, request(count=2), src, 1.0, mask=mask)
+    results = edit.run(pipe, request(1.0, count=2), src, mask=mask)
     outside = ~band(mask)
     for result in results:
         difference = np.abs(pixels(result) - pixels(src.image)).max(axis=-1)
@@ -97,7 +104,7 @@ def test_fix_a_region_on_an_odd_sized_image_returns_it_at_its_own_size(tiny_engi
     mask = box_mask(size=(300, 250))
     working = edit.edit_size(src)
     assert working == (304, 256)
-    result = edit.run(tiny_engine.load().pipe, request(size=working), src, 1.0, mask=mask)[0]
+    result = edit.run(tiny_engine.load().pipe, request(1.0, size=working), src, mask=mask)[0]
     assert result.size == (300, 250)
     assert np.abs(pixels(result) - pixels(src.image)).max(axis=-1)[~band(mask)].max() == 0
 
@@ -106,12 +113,12 @@ def test_stop_interrupts_and_the_next_edit_works(tiny_engine):
     pipe, cancel = tiny_engine.load().pipe, CancelToken()
     cancel.set()
     with pytest.raises(CancelledError):
-        edit.run(pipe, request(), source(), 0.6, cancel=cancel)
-    assert edit.run(pipe, request(), source(), 0.6)[0].size == (W, H)
+        edit.run(pipe, request(), source(), cancel=cancel)
+    assert edit.run(pipe, request(), source())[0].size == (W, H)
 
 
 def test_an_edit_does_not_change_text_to_image(tiny_engine):
     plain = GenerationRequest("a red bicycle", width=256, height=256, steps=3)
     before = pixels(tiny_engine.generate(plain)[0].image)
-    edit.run(tiny_engine.load().pipe, request(), source(), 0.6, mask=box_mask())
+    edit.run(tiny_engine.load().pipe, request(), source(), mask=box_mask())
     assert np.array_equal(before, pixels(tiny_engine.generate(plain)[0].image))

@@ -13,7 +13,7 @@ from zimage.config import Settings
 from zimage.engine import Engine
 from zimage.errors import ValidationError
 from zimage.generate import run
-from zimage.request import GenerationRequest
+from zimage.request import GenerationRequest, LoraRef
 from zimage.tiny import save_tiny_lora
 
 REQUEST = GenerationRequest("a paper lantern", width=256, height=256, steps=3)
@@ -53,13 +53,13 @@ def test_the_folder_is_listed_by_name_with_short_hashes(lora_dir):
 
 def test_unknown_names_are_an_error_naming_them_and_listing_what_exists(lora_dir):
     with pytest.raises(ValidationError) as caught:
-        lora.LoraLibrary(lora_dir).resolve([("../../etc/passwd", 1.0)])
+        lora.LoraLibrary(lora_dir).resolve([LoraRef("../../etc/passwd", 1.0)])
     assert caught.value.code == "unknown_lora"
     assert "../../etc/passwd" in str(caught.value) and "styles/neon" in str(caught.value)
 
 
-@pytest.mark.parametrize("spec,expected", [("ink", ("ink", 1.0)), ("ink:0.6", ("ink", 0.6)),
-                                           ("styles/neon:-1", ("styles/neon", -1.0)), ("a:b", ("a:b", 1.0))])
+@pytest.mark.parametrize("spec,expected", [("ink", LoraRef("ink", 1.0)), ("ink:0.6", LoraRef("ink", 0.6)),
+                                           ("styles/neon:-1", LoraRef("styles/neon", -1.0)), ("a:b", LoraRef("a:b", 1.0))])
 def test_cli_specs_parse_into_name_and_weight(spec, expected):
     assert lora.parse_spec(spec) == expected
 
@@ -70,21 +70,30 @@ def test_weights_outside_the_range_are_refused():
     assert caught.value.code == "out_of_range"
 
 
+def test_a_hash_from_a_png_or_link_must_match_the_servers_file(lora_dir):
+    library = lora.LoraLibrary(lora_dir)
+    good = library.resolve([LoraRef("ink", 0.5)])[0]
+    assert library.resolve([good]) == (good,)
+    with pytest.raises(ValidationError) as caught:
+        library.resolve([LoraRef("ink", 0.5, "0" * 12)])
+    assert caught.value.code == "lora_changed" and "ink" in str(caught.value)
+
+
 def test_a_lora_changes_the_image_and_switching_never_leaks(model, lora_dir):
     library = lora.LoraLibrary(lora_dir)
     adapters = lora.LoraAdapters(model.pipe, library)
     base = image(model)
-    adapters.activate(library.resolve([("ink", 1.0)]))
+    adapters.activate(library.resolve([LoraRef("ink", 1.0)]))
     ink = image(model)
     assert np.abs(ink - base).max() > 10
-    adapters.activate(library.resolve([("ink", 1.0), ("styles/neon", 0.5)]))
+    adapters.activate(library.resolve([LoraRef("ink", 1.0), LoraRef("styles/neon", 0.5)]))
     both = image(model)
     assert np.abs(both - ink).max() > 0
-    adapters.activate(library.resolve([("ink", 0.0)]))
+    adapters.activate(library.resolve([LoraRef("ink", 0.0)]))
     assert np.array_equal(image(model), base)  # weight 0 is the base model exactly
     adapters.activate([])
     assert np.array_equal(image(model), base)  # no LoRA: nothing left over from the last request
-    adapters.activate(library.resolve([("ink", 1.0)]))
+    adapters.activate(library.resolve([LoraRef("ink", 1.0)]))
     assert np.array_equal(image(model), ink)  # back again without a reload, same pixels
 
 
@@ -93,9 +102,9 @@ def test_a_corrupt_file_is_a_clear_error_and_the_next_request_is_clean(model, lo
     adapters = lora.LoraAdapters(model.pipe, library)
     adapters.activate([])
     base = image(model)
-    adapters.activate(library.resolve([("ink", 1.0)]))
+    adapters.activate(library.resolve([LoraRef("ink", 1.0)]))
     with pytest.raises(ValidationError) as caught:
-        adapters.activate(library.resolve([("broken", 1.0)]))
+        adapters.activate(library.resolve([LoraRef("broken", 1.0)]))
     assert caught.value.code == "lora_corrupt" and "broken" in str(caught.value)
     assert np.array_equal(image(model), base)
 
@@ -108,7 +117,7 @@ def test_a_lora_for_another_model_is_refused(model, tmp_path):
               str(tmp_path / "sdxl.safetensors"))
     library = lora.LoraLibrary(tmp_path)
     with pytest.raises(ValidationError) as caught:
-        lora.LoraAdapters(model.pipe, library).activate(library.resolve([("sdxl", 1.0)]))
+        lora.LoraAdapters(model.pipe, library).activate(library.resolve([LoraRef("sdxl", 1.0)]))
     assert caught.value.code == "lora_corrupt"
 
 
@@ -119,12 +128,12 @@ def test_hotswap_mode_gives_the_same_images_and_the_base_back(lora_dir):
     reference = lora.LoraAdapters(plain.pipe, library)
     hot = lora.LoraAdapters(swapped.pipe, library, hotswap=True)
     base = image(swapped)
-    for choice in ([("ink", 1.0)], [("styles/neon", 0.5)], [("ink", 0.7)]):
+    for choice in ([LoraRef("ink", 1.0)], [LoraRef("styles/neon", 0.5)], [LoraRef("ink", 0.7)]):
         reference.activate(library.resolve(choice))
         hot.activate(library.resolve(choice))
         assert np.abs(image(swapped) - image(plain)).max() <= 1, choice
     hot.activate([])
     assert np.array_equal(image(swapped), base)
     with pytest.raises(ValidationError) as caught:
-        hot.activate(library.resolve([("ink", 1.0), ("styles/neon", 1.0)]))
+        hot.activate(library.resolve([LoraRef("ink", 1.0), LoraRef("styles/neon", 1.0)]))
     assert caught.value.code == "lora_compiled_one"

@@ -20,12 +20,9 @@ from .errors import ValidationError
 from .generate import failures_reported, generators, set_shift, step_callback
 from .images import SourceImage, fit_size, resized
 from .masks import Mask, composite, model_mask
-from .request import GUIDANCE_SCALE, GenerationRequest, check_float, check_side
+from .request import GUIDANCE_SCALE, GenerationRequest, check_side
 
 IMG2IMG, INPAINT = "img2img", "inpaint"
-MIN_STRENGTH, MAX_STRENGTH = 0.0, 1.0
-DEFAULT_STRENGTH = 0.6  # restyle: keeps the composition, changes the look
-DEFAULT_INPAINT_STRENGTH = 1.0  # fix a region: repaint the masked area from scratch
 
 _pipes: "weakref.WeakKeyDictionary[Any, dict[str, Any]]" = weakref.WeakKeyDictionary()
 _pipes_lock = threading.Lock()
@@ -52,14 +49,6 @@ def effective_steps(steps: int, strength: float) -> int:
     return steps - start
 
 
-def check_strength(strength: Any, steps: int) -> float:
-    """A strength in (0, 1]; 0 would run no step at all (any positive strength runs at least one)."""
-    value = check_float("strength", strength, MIN_STRENGTH, MAX_STRENGTH)
-    if effective_steps(steps, value) < 1:
-        raise ValidationError("Strength 0 leaves the image unchanged; use a strength above 0.", code="strength_low")
-    return value
-
-
 def edit_size(source: SourceImage, size: tuple[int, int] | None = None) -> tuple[int, int]:
     """The working size: the one given (checked), else the source's own rounded into the limits."""
     if size is None:
@@ -67,7 +56,7 @@ def edit_size(source: SourceImage, size: tuple[int, int] | None = None) -> tuple
     return check_side("width", size[0]), check_side("height", size[1])
 
 
-def run(pipe: Any, request: GenerationRequest, source: SourceImage, strength: float, mask: Mask | None = None,
+def run(pipe: Any, request: GenerationRequest, source: SourceImage, mask: Mask | None = None,
         progress: Callable[[int, int], None] | None = None,
         cancel: CancelToken | None = None) -> list[Image.Image]:
     """Restyle `source` (no mask) or repaint the masked region, for every seed of `request`.
@@ -75,8 +64,9 @@ def run(pipe: Any, request: GenerationRequest, source: SourceImage, strength: fl
     Image i equals a single run with seed s+i. Restyled images have the request's size; inpainted ones the
     source's, composited onto it. Every failure leaves the pipeline usable.
     """
-    size = (request.width, request.height)
-    strength = check_strength(strength, request.steps)
+    if request.strength is None:
+        raise ValidationError("An edit needs a strength between 0 and 1.", code="edit_strength_missing")
+    size, strength = (request.width, request.height), request.strength
     target = edit_pipeline(pipe, INPAINT if mask is not None else IMG2IMG)
     inputs = {"image": resized(source.image, size), "strength": strength, "width": size[0], "height": size[1],
               "num_inference_steps": request.steps, "guidance_scale": GUIDANCE_SCALE}

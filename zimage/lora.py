@@ -19,14 +19,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import ValidationError
-from .request import check_float
+from .request import LoraRef
 
 log = logging.getLogger(__name__)
 
 SUFFIX = ".safetensors"
 HUB_DEFAULT_FILE = "pytorch_lora_weights.safetensors"  # what diffusers' save_lora_weights writes
-MIN_LORA_WEIGHT, MAX_LORA_WEIGHT, DEFAULT_LORA_WEIGHT = -2.0, 2.0, 1.0
-MAX_LORAS = 4
 HOTSWAP_SLOT = "hotswap"
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+\.safetensors)?$")
 
@@ -40,26 +38,12 @@ class LoraFile:
     hub_id: str = ""
 
 
-@dataclass(frozen=True)
-class ActiveLora:
-    """A LoRA as a request and its metadata record it: name, first 12 hex of the file's SHA-256, weight."""
-
-    name: str
-    sha12: str
-    weight: float
-
-    @property
-    def prompt_tag(self) -> str:
-        """A1111's convention in the `parameters` text: <lora:name:weight>."""
-        return f"<lora:{self.name}:{self.weight:g}>"
-
-
-def parse_spec(spec: str) -> tuple[str, float]:
-    """"NAME" or "NAME:WEIGHT" (the CLI's --lora) into a name and a checked weight."""
+def parse_spec(spec: str) -> LoraRef:
+    """"NAME" or "NAME:WEIGHT" (the CLI's --lora) into a checked LoraRef, not yet resolved."""
     name, sep, weight = str(spec).strip().rpartition(":")
     if not sep or not _is_number(weight):
-        return str(spec).strip(), DEFAULT_LORA_WEIGHT
-    return name.strip(), check_weight(weight)
+        return LoraRef(str(spec).strip())
+    return LoraRef(name.strip(), weight)
 
 
 def _is_number(text: str) -> bool:
@@ -68,10 +52,6 @@ def _is_number(text: str) -> bool:
         return True
     except ValueError:
         return False
-
-
-def check_weight(value: Any) -> float:
-    return check_float("lora weight", value, MIN_LORA_WEIGHT, MAX_LORA_WEIGHT)
 
 
 class LoraLibrary:
@@ -137,16 +117,20 @@ class LoraLibrary:
                 self._hashes[key] = digest.hexdigest()[:12]
             return self._hashes[key]
 
-    def resolve(self, selections: Sequence[tuple[str, Any]]) -> list[ActiveLora]:
-        """Check a request's (name, weight) pairs against what is installed; no weights are loaded here."""
-        if len(selections) > MAX_LORAS:
-            raise ValidationError(f"At most {MAX_LORAS} LoRAs per image, got {len(selections)}.", code="lora_many",
-                                  limit=MAX_LORAS, count=len(selections))
-        names = [str(name) for name, _ in selections]
-        if len(set(names)) != len(names):
-            raise ValidationError("Each LoRA may be chosen once.", code="lora_repeated")
-        return [ActiveLora(lora.name, self.sha12(lora), check_weight(weight))
-                for lora, weight in ((self.find(name), weight) for name, weight in selections)]
+    def resolve(self, refs: Sequence[LoraRef]) -> tuple[LoraRef, ...]:
+        """A request's LoRAs with their hashes filled in, checked against what is installed; loads nothing.
+
+        A ref that carries a hash (from a PNG or a link) must match the server's file of that name.
+        """
+        resolved = []
+        for ref in refs:
+            sha12 = self.sha12(self.find(ref.name))
+            if ref.sha12 and ref.sha12 != sha12:
+                raise ValidationError(
+                    f"The LoRA {ref.name!r} on this server is a different file ({sha12}, not {ref.sha12}).",
+                    code="lora_changed", name=ref.name, sha=ref.sha12, found=sha12)
+            resolved.append(LoraRef(ref.name, ref.weight, sha12))
+        return tuple(resolved)
 
 
 class LoraAdapters:
@@ -162,7 +146,7 @@ class LoraAdapters:
             # and keeps scalings as tensors, so a swap only copies weights.
             pipe.enable_lora_hotswap(target_rank=max_rank(library))
 
-    def activate(self, loras: Sequence[ActiveLora]) -> None:
+    def activate(self, loras: Sequence[LoraRef]) -> None:
         """Make exactly `loras` (with their weights) active, and nothing else; an empty list turns LoRA off."""
         try:
             if self.hotswap:
@@ -173,7 +157,7 @@ class LoraAdapters:
             self._off()  # a failed switch must not leave half of it for the next request
             raise
 
-    def _set(self, loras: Sequence[ActiveLora]) -> None:
+    def _set(self, loras: Sequence[LoraRef]) -> None:
         if not loras:
             self._off()
             return
@@ -191,19 +175,15 @@ class LoraAdapters:
     def _loaded_names(self) -> list[str]:
         return list(self.pipe.get_list_adapters().get("transformer", []))
 
-    def _load(self, lora: ActiveLora) -> str:
+    def _load(self, lora: LoraRef) -> str:
         # Named by content: the same file is loaded once per pipeline, whoever asked for it first.
-        name = f"lora_{lora.sha12}"
+        name = f"lora_{lora.sha12 or self.library.sha12(self.library.find(lora.name))}"
         if name not in self._loaded_names():
             self._load_weights(lora, self._checked_path(lora), adapter_name=name)
         return name
 
-    def _checked_path(self, lora: ActiveLora) -> Path:
-        installed = self.library.find(lora.name)
-        path = self.library.local_path(installed)
-        if self.library.sha12(installed) != lora.sha12:
-            raise ValidationError(f"The LoRA {lora.name!r} on this server is a different file ({lora.sha12} was asked).",
-                                  code="lora_changed", name=lora.name, sha=lora.sha12)
+    def _checked_path(self, lora: LoraRef) -> Path:
+        path = self.library.local_path(self.library.find(lora.name))
         try:
             from safetensors import safe_open
 
@@ -213,7 +193,7 @@ class LoraAdapters:
             raise _corrupt(lora.name, "not a readable safetensors file") from None
         return path
 
-    def _load_weights(self, lora: ActiveLora, source: Any, **kwargs: Any) -> None:
+    def _load_weights(self, lora: LoraRef, source: Any, **kwargs: Any) -> None:
         try:
             self.pipe.load_lora_weights(source, **kwargs)
         except Exception as error:  # noqa: BLE001 - keys for another model, a bad format: one message
@@ -225,7 +205,7 @@ class LoraAdapters:
 
     # --- compiled models: one slot, hot-swapped --------------------------------------------------------------
 
-    def _swap_in(self, loras: Sequence[ActiveLora]) -> None:
+    def _swap_in(self, loras: Sequence[LoraRef]) -> None:
         if len(loras) > 1:
             raise ValidationError("With compile on, one LoRA at a time.", code="lora_compiled_one")
         if not loras:
@@ -235,7 +215,7 @@ class LoraAdapters:
         state, metadata = self.pipe.lora_state_dict(str(self._checked_path(lora)), return_lora_metadata=True)
         self._swap(lora, _scaled(state, lora.weight), metadata)
 
-    def _swap(self, lora: ActiveLora, state: dict, metadata: Any) -> None:
+    def _swap(self, lora: LoraRef, state: dict, metadata: Any) -> None:
         try:
             self.pipe.load_lora_into_transformer(state, transformer=self.pipe.transformer, adapter_name=HOTSWAP_SLOT,
                                                  metadata=metadata, _pipeline=self.pipe, hotswap=self._slot_filled)
@@ -248,7 +228,7 @@ class LoraAdapters:
     def _zero_slot(self) -> None:
         """Hot-swap zeros into the slot: the model is then exactly the base model, and the graph is unchanged."""
         state, metadata = self._last
-        self._swap(ActiveLora("off", "", 0.0), _scaled(state, 0.0), metadata)
+        self._swap(LoraRef("off", 0.0), _scaled(state, 0.0), metadata)
 
 
 def max_rank(library: LoraLibrary, default: int = 64) -> int:

@@ -15,9 +15,8 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from .errors import ValidationError
-from .request import check_int
+from .request import DEFAULT_MASK_BLUR, MAX_MASK_BLUR, MIN_MASK_BLUR, check_int
 
-MIN_MASK_BLUR, MAX_MASK_BLUR, DEFAULT_MASK_BLUR = 0, 64, 4
 # The model works on 16-pixel patches (VAE x8, patch 2); repaint a patch more than the feather needs, so the
 # band is blended from freshly generated pixels rather than from a VAE round trip of the original.
 MODEL_MARGIN = 16

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import ValidationError
 
@@ -26,9 +27,44 @@ TURBO_STEPS = 8
 DEFAULT_STEPS, DEFAULT_SHIFT, DEFAULT_SEED = TURBO_STEPS, 3.0, 42
 DEFAULT_SIDE = 1024
 GUIDANCE_SCALE = 0.0  # Turbo is distilled without CFG; negative prompts do nothing.
+# Edits: strength is A1111's "Denoising strength" (None = text to image); mask blur is its "Mask blur" in pixels.
+MIN_STRENGTH, MAX_STRENGTH = 0.0, 1.0
+DEFAULT_STRENGTH, DEFAULT_INPAINT_STRENGTH = 0.6, 1.0  # restyle keeps the composition; a fix repaints fully
+MIN_MASK_BLUR, MAX_MASK_BLUR, DEFAULT_MASK_BLUR = 0, 64, 4
+MIN_LORA_WEIGHT, MAX_LORA_WEIGHT, DEFAULT_LORA_WEIGHT = -2.0, 2.0, 1.0
+MAX_LORAS, MAX_LORA_NAME = 4, 100
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA12 = re.compile(r"^[0-9a-f]{12}$")
 
 # Control characters other than newline and tab have no place in a prompt and break the PNG text chunk.
 _ALLOWED_CONTROL = {"\n", "\t"}
+
+
+@dataclass(frozen=True)
+class LoraRef:
+    """A LoRA as requests, metadata and links record it: name, first 12 hex of its file's SHA-256, weight.
+
+    `sha12` is empty until the server resolves the name (a CLI flag, say); a PNG or link that carries one
+    is checked against the server's file, so a different file with the same name is reported, not used.
+    """
+
+    name: str
+    weight: float = DEFAULT_LORA_WEIGHT
+    sha12: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", check_lora_name(self.name))
+        object.__setattr__(self, "weight", check_float("lora weight", self.weight, MIN_LORA_WEIGHT, MAX_LORA_WEIGHT))
+        sha = str(self.sha12).strip().lower()
+        if sha and not _SHA12.match(sha):
+            raise ValidationError(f"The LoRA {self.name!r} has a malformed hash {sha[:20]!r}.", code="lora_hash",
+                                  name=self.name)
+        object.__setattr__(self, "sha12", sha)
+
+    @property
+    def prompt_tag(self) -> str:
+        """A1111's convention in the `parameters` text: <lora:name:weight>."""
+        return f"<lora:{self.name}:{self.weight:g}>"
 
 
 @dataclass(frozen=True)
@@ -46,6 +82,15 @@ class GenerationRequest:
     count: int = 1
     steps: int = DEFAULT_STEPS
     shift: float = DEFAULT_SHIFT
+    strength: float | None = None  # set: an edit of the image whose bytes hash to source_sha256
+    mask_blur: int = DEFAULT_MASK_BLUR
+    source_sha256: str = ""
+    mask_sha256: str = ""
+    loras: tuple[LoraRef, ...] = ()
+
+    @property
+    def is_edit(self) -> bool:
+        return self.strength is not None
 
     def __post_init__(self) -> None:
         checked = {
@@ -56,7 +101,14 @@ class GenerationRequest:
             "count": check_int("count", self.count, MIN_COUNT, MAX_COUNT),
             "steps": check_int("steps", self.steps, MIN_STEPS, MAX_STEPS),
             "shift": check_float("shift", self.shift, MIN_SHIFT, MAX_SHIFT),
+            "strength": check_strength(self.strength),
+            "mask_blur": check_int("mask_blur", self.mask_blur, MIN_MASK_BLUR, MAX_MASK_BLUR),
+            "source_sha256": check_sha256("source_sha256", self.source_sha256),
+            "mask_sha256": check_sha256("mask_sha256", self.mask_sha256),
+            "loras": check_loras(self.loras),
         }
+        if checked["strength"] is None and (checked["source_sha256"] or checked["mask_sha256"]):
+            raise ValidationError("A source image or mask needs a strength (an edit).", code="edit_strength_missing")
         if checked["seed"] + checked["count"] - 1 > MAX_SEED:
             # Batches use seeds s..s+count-1, and every one must be a seed a user can type back in.
             raise _out_of_range("seed", checked["seed"], 0, MAX_SEED - checked["count"] + 1)
@@ -87,6 +139,58 @@ class GenerationRequest:
 FIELD_NAMES = frozenset(f.name for f in fields(GenerationRequest))
 
 
+def check_strength(value: Any) -> float | None:
+    """None (text to image) or a strength in (0, 1]; 0 would run no denoising step at all."""
+    if value is None or value == "":
+        return None
+    strength = check_float("strength", value, MIN_STRENGTH, MAX_STRENGTH)
+    if strength <= 0:
+        raise ValidationError("Strength 0 leaves the image unchanged; use a strength above 0.", code="strength_low")
+    return strength
+
+
+def check_sha256(name: str, value: Any) -> str:
+    text = str(value or "").strip().lower()
+    if text and not _SHA256.match(text):
+        raise ValidationError(f"{name} must be 64 hex digits.", code="bad_sha256", field=name)
+    return text
+
+
+def check_lora_name(value: Any) -> str:
+    """LoRA names travel in prompts (<lora:name:w>), links and PNGs: printable, no commas or angle brackets."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("A LoRA name must be text.", code="lora_name")
+    name = value.strip()
+    if len(name) > MAX_LORA_NAME or any(is_forbidden_char(ch) or ch in ",<>" for ch in name):
+        raise ValidationError(f"The LoRA name {name[:40]!r} is too long or has a comma, < or >.", code="lora_name")
+    return name
+
+
+def check_loras(value: Any) -> tuple[LoraRef, ...]:
+    """LoraRefs from LoraRefs, dicts ({"name", "weight", "sha12"}) or (name, weight[, sha12]) pairs."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        raise ValidationError("loras must be a list of LoRAs.", code="lora_list")
+    if len(value) > MAX_LORAS:
+        raise ValidationError(f"At most {MAX_LORAS} LoRAs per image, got {len(value)}.", code="lora_many",
+                              limit=MAX_LORAS, count=len(value))
+    refs = tuple(_lora_ref(item) for item in value)
+    if len({ref.name for ref in refs}) != len(refs):
+        raise ValidationError("Each LoRA may be chosen once.", code="lora_repeated")
+    return refs
+
+
+def _lora_ref(item: Any) -> LoraRef:
+    if isinstance(item, LoraRef):
+        return item
+    if isinstance(item, Mapping) and set(item) <= {"name", "weight", "sha12"} and "name" in item:
+        return LoraRef(**item)
+    if isinstance(item, (list, tuple)) and 1 <= len(item) <= 3:
+        return LoraRef(*item)
+    raise ValidationError("loras must be a list of LoRAs.", code="lora_list")
+
+
 def random_seed() -> int:
     """A random first seed that leaves room for the largest batch (seeds s..s+MAX_COUNT-1)."""
     return random.randint(0, MAX_SEED - MAX_COUNT + 1)
@@ -98,7 +202,9 @@ def limits_text() -> str:
         f"prompt: text, 1 to {MAX_PROMPT_CHARS} characters; width and height: multiples of {SIDE_MULTIPLE} "
         f"from {MIN_SIDE} to {MAX_SIDE}; seed: 0 to {MAX_SEED} (image i uses seed+i); count: {MIN_COUNT} to "
         f"{MAX_COUNT}; steps: {MIN_STEPS} to {MAX_STEPS} (Turbo: {TURBO_STEPS}); shift: {MIN_SHIFT} to "
-        f"{MAX_SHIFT} (default {DEFAULT_SHIFT})."
+        f"{MAX_SHIFT} (default {DEFAULT_SHIFT}); strength (edits): above {MIN_STRENGTH:g} to {MAX_STRENGTH:g}; "
+        f"mask_blur: {MIN_MASK_BLUR} to {MAX_MASK_BLUR} px; loras: up to {MAX_LORAS}, weights "
+        f"{MIN_LORA_WEIGHT:g} to {MAX_LORA_WEIGHT:g}."
     )
 
 
