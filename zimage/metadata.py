@@ -19,6 +19,8 @@ JSON_KEY = "zimage"
 PARAMETERS_KEY = "parameters"
 SAMPLER = "Euler (flow match)"
 # Pairs like `Steps: 9` or `Model: "a, b"`; values with commas are JSON-quoted, as A1111 does.
+_LORA_TAG = re.compile(r"\s*<lora:([^:<>]+):([-+0-9.eE]+)>")
+_LORA_HASH = re.compile(r"\s*([^:,]+?):\s*([0-9a-fA-F]{12})\s*(?:,|$)")
 _PAIR = re.compile(r'\s*([\w ]+):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
 
 
@@ -47,7 +49,21 @@ def format_parameters(request: GenerationRequest, model: ModelInfo) -> str:
     }
     if not model.model_hash:
         del pairs["Model hash"]  # an empty hash would match nothing in A1111 or Civitai
-    return request.prompt + "\n" + ", ".join(f"{key}: {_quote(value)}" for key, value in pairs.items())
+    pairs.update(_edit_pairs(request))
+    # A1111 puts LoRAs in the prompt as <lora:name:weight> and their short hashes in "Lora hashes".
+    tags = "".join(f" {ref.prompt_tag}" for ref in request.loras)
+    return request.prompt + tags + "\n" + ", ".join(f"{key}: {_quote(value)}" for key, value in pairs.items())
+
+
+def _edit_pairs(request: GenerationRequest) -> dict[str, Any]:
+    pairs: dict[str, Any] = {}
+    if request.is_edit:
+        pairs["Denoising strength"] = request.strength
+    if request.mask_sha256:
+        pairs["Mask blur"] = request.mask_blur
+    if any(ref.sha12 for ref in request.loras):
+        pairs["Lora hashes"] = ", ".join(f"{ref.name}: {ref.sha12}" for ref in request.loras if ref.sha12)
+    return pairs
 
 
 def build_pnginfo(request: GenerationRequest, model: ModelInfo) -> PngImagePlugin.PngInfo:
@@ -106,14 +122,25 @@ def parse_parameters(text: str) -> GenerationRequest:
     prompt_lines = [line for line in lines[:-1]]
     negative = next((i for i, line in enumerate(prompt_lines) if line.startswith("Negative prompt:")), None)
     prompt = "\n".join(prompt_lines[:negative] if negative is not None else prompt_lines)
-    params: dict[str, Any] = {"prompt": prompt}
-    for key, field_name in (("Seed", "seed"), ("Steps", "steps"), ("Shift", "shift")):
+    prompt, params = _lora_tags(prompt, pairs.get("Lora hashes", ""))
+    params["prompt"] = prompt
+    for key, field_name in (("Seed", "seed"), ("Steps", "steps"), ("Shift", "shift"),
+                            ("Denoising strength", "strength"), ("Mask blur", "mask_blur")):
         if key in pairs:
             params[field_name] = pairs[key]
     if "Size" in pairs:
         width, _, height = pairs["Size"].partition("x")
         params["width"], params["height"] = width, height
     return GenerationRequest.from_params(params)
+
+
+def _lora_tags(prompt: str, hashes: str) -> tuple[str, dict[str, Any]]:
+    """Take <lora:name:weight> tags out of an A1111 prompt, with their hashes from "Lora hashes"."""
+    known = dict(_LORA_HASH.findall(hashes))
+    refs = [{"name": name.strip(), "weight": weight, "sha12": known.get(name.strip(), "")}
+            for name, weight in _LORA_TAG.findall(prompt)]
+    cleaned = _LORA_TAG.sub("", prompt).strip()
+    return cleaned, ({"loras": refs} if refs else {})
 
 
 def _unquote(value: str) -> str:

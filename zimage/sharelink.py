@@ -12,7 +12,8 @@ from urllib.parse import urlencode
 from .errors import ValidationError
 from .request import GenerationRequest, unknown_params
 
-LINK_KEYS = ("prompt", "width", "height", "seed", "steps", "shift")
+LINK_KEYS = ("prompt", "width", "height", "seed", "steps", "shift", "strength", "mask_blur", "loras")
+# A link cannot carry an image: an edit's link restores its settings, and the page asks for the source image.
 # Links stay under the 16 KiB request-line limit of uvicorn's h11 parser and typical 8 KiB proxy limits;
 # a long Chinese prompt costs 9 characters per character once percent-encoded.
 MAX_QUERY_CHARS = 8000
@@ -28,10 +29,41 @@ def build_query(request: GenerationRequest) -> str:
     Raises ValidationError when the query would be too long to share.
     """
     one = request.single(0)
-    query = urlencode([(key, str(getattr(one, key))) for key in LINK_KEYS])
+    query = urlencode([(key, value) for key, value in _link_values(one).items()])
     if len(query) > MAX_QUERY_CHARS:
         raise _too_long(len(query))
     return query
+
+
+def _link_values(request: GenerationRequest) -> dict[str, str]:
+    """The text of each link key; edit and LoRA keys only when the request uses them, so plain links stay short."""
+    values = {key: str(getattr(request, key)) for key in LINK_KEYS[:6]}
+    if request.is_edit:
+        values["strength"] = str(request.strength)
+        if request.mask_sha256:
+            values["mask_blur"] = str(request.mask_blur)
+    if request.loras:
+        # name:weight:sha12, comma-separated (LoRA names cannot hold commas); the hash makes the link exact.
+        values["loras"] = ",".join(f"{ref.name}:{ref.weight:g}:{ref.sha12}".rstrip(":") for ref in request.loras)
+    return values
+
+
+def _parse_loras(text: str) -> list[tuple[str, ...]]:
+    """"name:weight[:sha12]" items; a name may hold colons (folders never do, but hub-style ids might)."""
+    items = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        head, _, last = item.rpartition(":")
+        if len(last) == 12 and ":" in head:
+            name, _, weight = head.rpartition(":")
+            items.append((name, weight, last))
+        else:
+            items.append((head, last) if head else (last,))
+    return items
+
+
+def needs_source_image(request: GenerationRequest) -> bool:
+    """True for an edit: its link restores the settings, and the user must supply the source image again."""
+    return request.is_edit
 
 
 def parse_query(params: Mapping[str, str | Sequence[str]]) -> GenerationRequest | None:
@@ -58,7 +90,10 @@ def parse_query(params: Mapping[str, str | Sequence[str]]) -> GenerationRequest 
         return None
     if unknown:
         raise unknown_params(sorted(unknown), LINK_KEYS)
-    return GenerationRequest.from_params(values)
+    params: dict[str, object] = dict(values)
+    if "loras" in values:
+        params["loras"] = _parse_loras(values["loras"])
+    return GenerationRequest.from_params(params)
 
 
 def _check_total_length(params: Mapping[str, object]) -> None:
@@ -81,7 +116,7 @@ def _single_value(name: str, raw: object) -> str | None:
         raw = raw[0]
     if not isinstance(raw, str):
         raise ValidationError(f"The link parameter {name} must be text.", code="link_value_type", name=name)
-    if name != "prompt" and len(raw) > MAX_NUMBER_CHARS:
+    if name not in ("prompt", "loras") and len(raw) > MAX_NUMBER_CHARS:
         raise ValidationError(
             f"The link parameter {name} is too long ({len(raw)} characters; the limit is {MAX_NUMBER_CHARS}).",
             code="link_value_long",
