@@ -56,6 +56,8 @@ class Settings:
     hub_timeout: float = 3.0
     cache_dir: Path = field(default_factory=default_cache_dir)
     output_dir: Path = field(default_factory=lambda: default_cache_dir() / "outputs")
+    lora_dir: Path | None = None
+    lora_hub: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -71,6 +73,8 @@ class Settings:
             hub_timeout=_env_number("ZIMAGE_HUB_TIMEOUT", 3.0),
             cache_dir=default_cache_dir(),
             output_dir=Path(_env("ZIMAGE_OUTPUT_DIR", str(default_cache_dir() / "outputs"))),
+            lora_dir=Path(_env("ZIMAGE_LORA_DIR", "")) if _env("ZIMAGE_LORA_DIR", "") else None,
+            lora_hub=tuple(item.strip() for item in _env("ZIMAGE_LORAS", "").split(",") if item.strip()),
         ).checked()
 
     def with_overrides(self, **values: object) -> "Settings":

@@ -6,13 +6,17 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from PIL import Image
 
 from .cancel import CancelToken
 from .config import Settings, on_zero_gpu
 from .devices import free_memory, pick_device, pick_dtype
 from .errors import ModelLoadError, ZImageError
+from .images import SourceImage
+from .lora import LoraAdapters, LoraLibrary, library_for
 from .model_info import ModelInfo, ModelStatus
 from .modelhash import short_hash
 from .request import GenerationRequest
@@ -24,10 +28,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A ready pipeline and the facts about it."""
+    """A ready pipeline, the facts about it, and its LoRA state (switched per request under the run lock)."""
 
     pipe: Any
     info: ModelInfo
+    adapters: LoraAdapters | None = None
 
 
 class Engine:
@@ -46,6 +51,11 @@ class Engine:
     @property
     def loaded(self) -> LoadedModel | None:
         return self._loaded
+
+    @property
+    def loras(self) -> LoraLibrary:
+        """The LoRAs this server offers (ZIMAGE_LORA_DIR and ZIMAGE_LORAS); listing them loads nothing."""
+        return library_for(self.settings.lora_dir, self.settings.lora_hub)
 
     def status(self) -> ModelStatus:
         if self._loaded is not None:
@@ -97,7 +107,31 @@ class Engine:
 
         loaded = self.load()
         with self._run_lock:
-            return run(loaded, request, progress=progress, cancel=cancel)
+            return run(loaded, self._switch_loras(loaded, request), progress=progress, cancel=cancel)
+
+    def edit(self, request: GenerationRequest, source: SourceImage, mask: Image.Image | None = None,
+             progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> list[GeneratedImage]:
+        """Restyle `source` (no mask) or repaint the masked region; see `zimage.edit.run`.
+
+        The request comes back with the source's and mask's SHA-256 and the LoRAs' hashes filled in.
+        """
+        from .edit import run as run_edit
+        from .masks import prepare_mask
+
+        prepared = prepare_mask(mask, source.size, request.mask_blur) if mask is not None else None
+        request = replace(request, source_sha256=source.sha256, mask_sha256=prepared.sha256 if prepared else "")
+        loaded = self.load()
+        with self._run_lock:
+            request = self._switch_loras(loaded, request)
+            images = run_edit(loaded.pipe, request, source, prepared, progress=progress, cancel=cancel)
+        return [GeneratedImage(image, request.single(i), loaded.info) for i, image in enumerate(images)]
+
+    def _switch_loras(self, loaded: LoadedModel, request: GenerationRequest) -> GenerationRequest:
+        """Make exactly the request's LoRAs active (none: all off), so no request sees another's. Under the run lock."""
+        refs = self.loras.resolve(request.loras)
+        if loaded.adapters is not None:
+            loaded.adapters.activate(refs)
+        return replace(request, loras=refs)
 
 
 def load_model(settings: Settings) -> LoadedModel:
@@ -120,6 +154,8 @@ def load_model(settings: Settings) -> LoadedModel:
     memory_mode = speed.apply_memory_mode(pipe, settings.memory, device)
     attention = speed.set_attention_backend(pipe.transformer, settings.attention)
     fp8 = settings.fp8 and speed.quantize_fp8(pipe.transformer)
+    adapters = LoraAdapters(pipe, library_for(settings.lora_dir, settings.lora_hub), hotswap=settings.compile)
+    adapters.prime()  # before compiling: hot-swapping later must not change the compiled graph
     compiled = settings.compile and speed.compile_repeated_blocks(pipe.transformer)
     if settings.warmup == "on" or (settings.warmup == "auto" and device == "cuda" and not on_zero_gpu()):
         # On ZeroGPU the main process only emulates CUDA; a warm-up there would run without a GPU.
@@ -133,4 +169,4 @@ def load_model(settings: Settings) -> LoadedModel:
         load_seconds=round(time.perf_counter() - started, 2), model_hash=short_hash(local_folder(source), settings.cache_dir),
     )
     log.info("Model ready in %.1f s: %s", info.load_seconds, info)
-    return LoadedModel(pipe, info)
+    return LoadedModel(pipe, info, adapters)

@@ -15,6 +15,7 @@ import logging
 import re
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -133,6 +134,12 @@ class LoraLibrary:
         return tuple(resolved)
 
 
+@lru_cache(maxsize=8)
+def library_for(folder: Path | None, hub_ids: tuple[str, ...]) -> LoraLibrary:
+    """One library (and hash cache) per configuration, shared by the engine, the CLI and the UI's picker."""
+    return LoraLibrary(folder, hub_ids)
+
+
 class LoraAdapters:
     """The LoRA state of one pipeline's transformer, set per request. Call `activate` under the run lock."""
 
@@ -145,6 +152,15 @@ class LoraAdapters:
             # Must come before the first LoRA is loaded (and before compiling): it pads every LoRA to one rank
             # and keeps scalings as tensors, so a swap only copies weights.
             pipe.enable_lora_hotswap(target_rank=max_rank(library))
+
+    def prime(self) -> None:
+        """With hot-swapping, fill the slot (at weight 0) before compiling, so no later swap changes the graph."""
+        local = [item for item in self.library.available() if item.path is not None]
+        if self.hotswap and local:
+            try:
+                self._swap_in([LoraRef(local[0].name, 0.0, self.library.sha12(local[0]))])
+            except Exception:  # noqa: BLE001 - a broken first file must not stop the model from loading
+                log.warning("Could not prepare the LoRA slot with %s", local[0].name, exc_info=True)
 
     def activate(self, loras: Sequence[LoraRef]) -> None:
         """Make exactly `loras` (with their weights) active, and nothing else; an empty list turns LoRA off."""

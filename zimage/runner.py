@@ -12,6 +12,7 @@ from typing import Callable, Protocol
 from PIL import Image
 
 from .cancel import CancelToken
+from .images import SourceImage
 from .model_info import ModelInfo, ModelStatus
 from .request import GenerationRequest
 
@@ -33,6 +34,11 @@ class Runner(Protocol):
     def generate(self, request: GenerationRequest, progress: ProgressFn | None = None,
                  cancel: CancelToken | None = None) -> list[GeneratedImage]:
         """Make `request.count` images with seeds s, s+1, ...; `cancel` stops the run between steps."""
+        ...
+
+    def edit(self, request: GenerationRequest, source: SourceImage, mask: Image.Image | None = None,
+             progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> list[GeneratedImage]:
+        """Restyle `source`, or repaint where `mask` is painted; images come back as `generate`'s do."""
         ...
 
     def status(self) -> ModelStatus:
