@@ -14,9 +14,11 @@ from typing import NoReturn
 
 from .errors import ValidationError, ZImageError
 from .flags import add_engine_flags, settings_from_args
-from .request import (DEFAULT_SHIFT, DEFAULT_SIDE, DEFAULT_STEPS, MAX_COUNT, MAX_SEED, MAX_SHIFT, MAX_SIDE,
-                      MAX_STEPS, MIN_COUNT, MIN_SHIFT, MIN_SIDE, MIN_STEPS, SIDE_MULTIPLE, TURBO_STEPS,
-                      GenerationRequest, parse_size, random_seed)
+from .request import (DEFAULT_INPAINT_STRENGTH, DEFAULT_LORA_WEIGHT, DEFAULT_MASK_BLUR, DEFAULT_SHIFT,
+                      DEFAULT_SIDE, DEFAULT_STEPS, DEFAULT_STRENGTH, MAX_COUNT, MAX_LORA_WEIGHT, MAX_LORAS,
+                      MAX_MASK_BLUR, MAX_SEED, MAX_SHIFT, MAX_SIDE, MAX_STEPS, MAX_STRENGTH, MIN_COUNT,
+                      MIN_LORA_WEIGHT, MIN_MASK_BLUR, MIN_SHIFT, MIN_SIDE, MIN_STEPS, MIN_STRENGTH, SIDE_MULTIPLE,
+                      TURBO_STEPS, GenerationRequest, parse_size, random_seed)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,13 +37,25 @@ def build_parser() -> argparse.ArgumentParser:
     # Numbers are read as text and checked by the request, so every bad value gets the same message as the app.
     gen.add_argument("--seed", help=f"first seed, 0 to {MAX_SEED} (default: random); image i uses seed+i")
     gen.add_argument("--count", default=1, help=f"images, with consecutive seeds ({MIN_COUNT}-{MAX_COUNT})")
-    gen.add_argument("--size", default=f"{DEFAULT_SIDE}x{DEFAULT_SIDE}",
-                     help=f"WIDTHxHEIGHT, multiples of {SIDE_MULTIPLE} in [{MIN_SIDE}, {MAX_SIDE}]")
+    gen.add_argument("--size", help=f"WIDTHxHEIGHT, multiples of {SIDE_MULTIPLE} in [{MIN_SIDE}, {MAX_SIDE}] "
+                                     f"(default: {DEFAULT_SIDE}x{DEFAULT_SIDE}, or the --image's own size)")
     gen.add_argument("--steps", default=DEFAULT_STEPS,
                      help=f"inference steps, {MIN_STEPS}-{MAX_STEPS} (Turbo: {TURBO_STEPS})")
     gen.add_argument("--shift", default=DEFAULT_SHIFT, help=f"scheduler time shift ({MIN_SHIFT:g}-{MAX_SHIFT:g})")
     gen.add_argument("--out", type=Path, default=Path("outputs"), help="output folder")
+    gen.add_argument("--image", type=Path, help="restyle this image (PNG, JPEG or WebP) instead of starting from noise")
+    gen.add_argument("--mask", type=Path, help="with --image: repaint only the white (or painted) area of this mask")
+    gen.add_argument("--strength", help=f"with --image: how far to move from it, above {MIN_STRENGTH:g} to "
+                                        f"{MAX_STRENGTH:g} (default {DEFAULT_STRENGTH}, {DEFAULT_INPAINT_STRENGTH} "
+                                        "with --mask)")
+    gen.add_argument("--mask-blur", default=DEFAULT_MASK_BLUR,
+                     help=f"feather of the mask edge in pixels ({MIN_MASK_BLUR}-{MAX_MASK_BLUR})")
+    gen.add_argument("--lora", action="append", default=[], metavar="NAME[:WEIGHT]",
+                     help=f"apply an installed LoRA (repeatable, up to {MAX_LORAS}); weight "
+                          f"{MIN_LORA_WEIGHT:g} to {MAX_LORA_WEIGHT:g}, default {DEFAULT_LORA_WEIGHT:g}")
     add_engine_flags(gen)
+    loras = commands.add_parser("loras", help="list the installed LoRAs (ZIMAGE_LORA_DIR, ZIMAGE_LORAS)")
+    add_engine_flags(loras)
     info = commands.add_parser("info", help="print the settings stored in a PNG")
     info.add_argument("png", type=Path)
     return parser
@@ -49,17 +63,41 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _generate(args: argparse.Namespace) -> int:
     from .engine import Engine
+    from .images import fit_size, load_mask_image, load_source
+    from .lora import parse_spec
     from .outputs import save
 
-    width, height = parse_size(args.size)
-    seed = random_seed() if args.seed is None else args.seed
-    request = GenerationRequest(prompt=args.prompt, width=width, height=height, seed=seed, count=args.count,
-                                steps=args.steps, shift=args.shift)
+    if (args.mask or args.strength is not None) and not args.image:
+        raise ValidationError("--mask and --strength need --image.", code="usage")
+    source = load_source(args.image) if args.image else None
+    mask = load_mask_image(args.mask) if args.mask else None
+    width, height = parse_size(args.size) if args.size else fit_size(*source.size) if source else (DEFAULT_SIDE,) * 2
+    strength = args.strength if args.strength is not None else DEFAULT_INPAINT_STRENGTH if mask else DEFAULT_STRENGTH
+    request = GenerationRequest(
+        prompt=args.prompt, width=width, height=height, seed=random_seed() if args.seed is None else args.seed,
+        count=args.count, steps=args.steps, shift=args.shift, strength=strength if source else None,
+        mask_blur=args.mask_blur, loras=tuple(parse_spec(spec) for spec in args.lora))
     engine = Engine(settings_from_args(args), retry_hint=False)
+    engine.loras.resolve(request.loras)  # an unknown LoRA fails before the model loads
     if engine.load().info.is_tiny:
         print("Note: using the tiny random-weights demo model; its images are noise by design.", file=sys.stderr)
-    for item in save(engine.generate(request), args.out):
+    images = engine.edit(request, source, mask) if source else engine.generate(request)
+    for item in save(images, args.out):
         print(item.path)
+    return 0
+
+
+def _loras(args: argparse.Namespace) -> int:
+    from .engine import Engine
+
+    library = Engine(settings_from_args(args), retry_hint=False).loras
+    installed = library.available()
+    if not installed:
+        print("No LoRAs installed. Put .safetensors files in ZIMAGE_LORA_DIR or list hub ids in ZIMAGE_LORAS.")
+    for item in installed:
+        where = item.hub_id or str(item.path)
+        sha = library.sha12(item) if item.path is not None else "(not downloaded)"
+        print(f"{item.name}\t{sha}\t{where}")
     return 0
 
 
@@ -94,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         _quiet_libraries(args.verbose)
-        return _generate(args) if args.command == "generate" else _info(args)
+        return {"generate": _generate, "loras": _loras, "info": _info}[args.command](args)
     except ZImageError as error:
         print(f"Error: {error}", file=sys.stderr)
         return 1

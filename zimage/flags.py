@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .config import DEVICES, MEMORY_MODES, Settings
 
@@ -17,11 +18,13 @@ def add_engine_flags(parser: argparse.ArgumentParser, device: bool = True) -> No
     parser.add_argument("--compile", action="store_true", default=None,
                         help="regional torch.compile of the repeated blocks (ZIMAGE_COMPILE)")
     parser.add_argument("--fp8", action="store_true", default=None, help="fp8 weights through torchao (ZIMAGE_FP8)")
+    parser.add_argument("--lora-dir", type=Path, help="folder of LoRA .safetensors files (ZIMAGE_LORA_DIR)")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """The environment's settings with the flags that were given applied on top, checked."""
-    values = {name: getattr(args, name, None) for name in ("model", "device", "memory", "attention", "compile", "fp8")}
+    values = {name: getattr(args, name, None) for name in ("model", "device", "memory", "attention", "compile", "fp8",
+                                                     "lora_dir")}
     if values["memory"]:
         values["memory"] = values["memory"].lower()
     if values["device"]:
