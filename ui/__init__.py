@@ -12,6 +12,7 @@ from zimage.config import AppSettings, on_zero_gpu
 from zimage.engine import Engine
 from zimage.runner import Runner
 
+from .editing import Editing
 from .events import wire
 from .form import Form
 from .generation import Generation
@@ -46,8 +47,9 @@ def create_demo(runner: Runner, app_settings: AppSettings, output_dir: Path) -> 
     gr.set_static_paths([str(output_dir)])
     # Outputs are served from their own folder; Gradio's cache only holds uploaded PNGs, kept for an hour.
     with gr.Blocks(title="Z-Image-Turbo", delete_cache=(600, 3600)) as demo:
-        page = build_page(Translator())
-        wire(page, Generation(services), Form(page), Language(page, runner), Selection(page), demo,
+        page = build_page(Translator(), [item.name for item in runner.loras.available()])
+        generation = Generation(services)
+        wire(page, generation, Editing(generation), Form(page), Language(page, runner), Selection(page), demo,
              app_settings.concurrency)
     demo.queue(max_size=app_settings.queue_size, default_concurrency_limit=app_settings.concurrency)
     return demo
@@ -58,6 +60,7 @@ def launch_kwargs(output_dir: Path, mcp: bool) -> dict[str, Any]:
         css=CSS, theme=gr.themes.Soft(), mcp_server=mcp, show_error=True,
         # Only the app's own output folder is served beside Gradio's cache: nothing else on disk is reachable.
         allowed_paths=[str(output_dir)],
-        # The only upload is a PNG to read settings from (a 2048x2048 PNG is ~12 MB); unbounded uploads fill the disk.
-        max_file_size="20mb",
+        # Uploads: PNGs to read settings from, and images to edit (up to zimage.images.MAX_FILE_BYTES); unbounded
+        # uploads would fill the disk.
+        max_file_size="64mb",
     )

@@ -7,6 +7,7 @@ import gradio as gr
 from zimage.request import limits_text
 
 from .choices import preset_description
+from .editing import EDIT_DOC, Editing
 from .form import Form
 from .generation import Generation
 from .language import Language
@@ -23,25 +24,33 @@ BROWSER_LANGUAGE_JS = "(lang, preset) => [navigator.language || 'en', preset]"
 UI_EVENT = dict(api_visibility="private", queue=False)
 
 
-def wire(page: Page, generation: Generation, form: Form, language: Language, selection: Selection,
+def wire(page: Page, generation: Generation, editing: Editing, form: Form, language: Language, selection: Selection,
          demo: gr.Blocks, concurrency: int) -> None:
-    _wire_generation(page, generation, form, language, demo, concurrency)
+    runs = _wire_generation(page, generation, form, language, demo, concurrency)
+    runs += _wire_editing(page, editing, generation, concurrency)
+    page.inputs.stop.click(generation.stop, [page.session.lang], [page.header.notice], cancels=runs, **UI_EVENT)
     _wire_form(page, form, language)
     _wire_selection(page, selection)
     page.timer.tick(language.refresh_status, [page.session.lang],
                     [page.header.status, page.header.tiny_banner, page.timer], **UI_EVENT)
 
 
+def _history(page: Page, generation: Generation) -> dict:
+    s = page.session
+    return dict(fn=generation.add_history, inputs=[s.last_run, s.history], outputs=[s.history, page.outputs.history],
+                api_visibility="private")
+
+
 def _wire_generation(page: Page, generation: Generation, form: Form, language: Language, demo: gr.Blocks,
-                     concurrency: int) -> None:
+                     concurrency: int) -> list:
     i, o, s = page.inputs, page.outputs, page.session
     gpu = dict(concurrency_id="gpu", concurrency_limit=concurrency)
     results = [o.results, o.info, s.last_run]
-    history = dict(fn=generation.add_history, inputs=[s.last_run, s.history], outputs=[s.history, o.history],
-                   api_visibility="private")
+    history = _history(page, generation)
     run = i.generate.click(generation.pick_seed, [i.seed, i.random_seed], [i.seed, page.header.notice],
                            api_visibility="private")
-    run = run.then(generation.generate, [*i.request_fields, s.lang], results, api_name="generate",
+    # LoRAs come last: /generate keeps its positional parameters, new ones are optional and trailing.
+    run = run.then(generation.generate, [*i.request_fields, s.lang, i.loras], results, api_name="generate",
                    api_description=GENERATE_DOC, **gpu)
     run.success(**history)
     # A page load applies the browser's language, then a share link in the URL fills the form and runs.
@@ -53,10 +62,27 @@ def _wire_generation(page: Page, generation: Generation, form: Form, language: L
 
     linked = demo.load(on_load, [s.browser_lang, i.preset], load_outputs, api_visibility="private",
                        js=BROWSER_LANGUAGE_JS)
-    linked = linked.then(generation.autorun_generate, [s.autorun, *i.request_fields, s.lang], results,
+    linked = linked.then(generation.autorun_generate, [s.autorun, *i.request_fields, s.lang, i.loras], results,
                          api_visibility="private", **gpu)
     linked.success(**history)
-    i.stop.click(generation.stop, [s.lang], [page.header.notice], cancels=[run, linked], **UI_EVENT)
+    return [run, linked]
+
+
+def _wire_editing(page: Page, editing: Editing, generation: Generation, concurrency: int) -> list:
+    i, o, s, e = page.inputs, page.outputs, page.session, page.inputs.edit
+    gpu = dict(concurrency_id="gpu", concurrency_limit=concurrency)
+    results = [o.results, o.info, s.last_run]
+    fields = [i.prompt, e.strength, i.width, i.height, i.seed, i.count, i.steps, i.shift, i.loras, e.mask_blur]
+    run = e.run.click(generation.pick_seed, [i.seed, i.random_seed], [i.seed, page.header.notice],
+                      api_visibility="private")
+    run = run.then(editing.edit_ui, [e.editor, e.mask_upload, e.keep_size, *fields, s.lang], results,
+                   api_visibility="private", **gpu)
+    run.success(**_history(page, generation))
+    api = e.api_trigger.click(editing.edit_api, [e.api_image, e.api_mask, *fields, s.lang], results, api_name="edit",
+                              api_description=EDIT_DOC, **gpu)
+    o.use_result.click(editing.use_result, [s.selected, s.lang], [e.editor, e.section, page.header.notice],
+                       **UI_EVENT)
+    return [run, api]
 
 
 def _wire_form(page: Page, form: Form, language: Language) -> None:

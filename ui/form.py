@@ -28,14 +28,19 @@ class Form:
     @property
     def fill_outputs(self) -> list[Any]:
         i = self.inputs
-        return [i.prompt, i.width, i.height, i.seed, i.random_seed, i.count, i.steps, i.shift, i.tier, i.size]
+        return [i.prompt, i.width, i.height, i.seed, i.random_seed, i.count, i.steps, i.shift, i.tier, i.size,
+                i.loras, i.edit.strength, i.edit.mask_blur, i.edit.section]
 
     def fill(self, req: GenerationRequest) -> dict:
         """Updates that put a request back into every field (share links, PNG drops)."""
         i = self.inputs
         option = sizes.find(req.width, req.height)
         updates = {i.prompt: req.prompt, i.width: req.width, i.height: req.height, i.seed: req.seed,
-                   i.random_seed: False, i.count: req.count, i.steps: req.steps, i.shift: req.shift}
+                   i.random_seed: False, i.count: req.count, i.steps: req.steps, i.shift: req.shift,
+                   i.loras: ", ".join(f"{ref.name}:{ref.weight:g}" for ref in req.loras)}
+        if req.is_edit:
+            updates.update({i.edit.strength: req.strength, i.edit.mask_blur: req.mask_blur,
+                            i.edit.section: gr.update(open=True)})
         if option is not None:
             updates[i.tier] = str(option.tier)
             updates[i.size] = gr.update(choices=size_choices(option.tier), value=size_value(option))
@@ -53,6 +58,9 @@ class Form:
             return {notice: notices.show(message), autorun: False}
         if linked is None:
             return {autorun: False}
+        if sharelink.needs_source_image(linked):  # a link cannot carry the image: fill the form and ask for it
+            return merge_updates(self.fill(linked), {notice: notices.show(i18n.text("link_edit_note", lang)),
+                                                     autorun: False})
         return merge_updates(self.fill(linked), {notice: notices.show(i18n.text("loaded_from_link", lang)),
                                                  autorun: True})
 
@@ -64,8 +72,9 @@ class Form:
             req = read_request(path)
         except ValidationError as error:
             return {notice: notices.error_notice(error, lang)}
-        return merge_updates(self.fill(req), {notice: notices.show(i18n.text("loaded_from_png", lang)),
-                                              self.inputs.png: None})
+        message = (i18n.text("loaded_edit_from_png", lang, sha=req.source_sha256 or "?") if req.is_edit
+                   else i18n.text("loaded_from_png", lang))
+        return merge_updates(self.fill(req), {notice: notices.show(message), self.inputs.png: None})
 
     def pick_tier(self, tier: str) -> tuple:
         first = sizes.sizes(int(tier))[0]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 import gradio as gr
 
 from zimage import i18n
 from zimage.errors import CancelledError, ZImageError
+from zimage.images import SourceImage
+from zimage.lora import parse_loras
 from zimage.outputs import SavedImage, prune, save
 from zimage.request import GenerationRequest, random_seed
 
@@ -32,13 +34,19 @@ class Generation:
         return (random_seed() if randomize or seed is None else int(seed)), notices.hide()
 
     def generate(self, prompt: str, width: float, height: float, seed: float, count: float, steps: float,
-                 shift: float, lang: str = "en", request: gr.Request = None,
+                 shift: float, lang: str = "en", loras: str = "", request: gr.Request = None,
                  progress: gr.Progress = gr.Progress()) -> tuple:
         """The /generate endpoint and the Generate button: validate, rate-limit, run, save."""
+        return self.answer(lambda: GenerationRequest(prompt=prompt, width=width, height=height, seed=seed,
+                                                     count=count, steps=steps, shift=shift,
+                                                     loras=parse_loras(loras)), lang, request, progress)
+
+    def answer(self, make_request: Callable[[], GenerationRequest], lang: str, http: gr.Request | None,
+               progress: Any, source: SourceImage | None = None, mask: Any = None) -> tuple:
+        """Build the request, run it (an edit when `source` is given), save; every failure is one translated toast."""
         try:
-            req = GenerationRequest(prompt=prompt, width=width, height=height, seed=seed, count=count, steps=steps,
-                                    shift=shift)
-            saved = self._run(req, request, progress)
+            req = make_request()
+            saved = self._run(req, http, progress, source, mask)
         except ZImageError as error:
             raise notices.user_error(error, lang) from None
         except gr.Error:
@@ -48,17 +56,25 @@ class Generation:
             raise notices.user_error(ZImageError(f"Unexpected error ({type(error).__name__}).", code="error"),
                                      lang) from None
         entries = [item.to_dict() for item in saved]
-        info = {"seeds": [item.request.seed for item in saved], "width": req.width, "height": req.height,
+        info = {"seeds": [item.request.seed for item in saved],
+                "width": saved[0].request.width if saved else req.width,
+                "height": saved[0].request.height if saved else req.height,
                 "model": saved[0].model.to_dict() if saved else {}}
+        if saved and (saved[0].request.loras or saved[0].request.is_edit):
+            info["request"] = saved[0].request.to_dict()  # resolved LoRA hashes, source and mask SHA-256
         return gallery_items(entries), info, entries
 
-    def _run(self, req: GenerationRequest, http: gr.Request | None, progress: Any) -> list[SavedImage]:
+    def _run(self, req: GenerationRequest, http: gr.Request | None, progress: Any,
+             source: SourceImage | None = None, mask: Any = None) -> list[SavedImage]:
         services, session = self.services, session_id(http)
         services.limiter.check(client_id(http))
         cancel = services.cancels.begin(session)
         saved: list[SavedImage] = []
         try:
-            results = services.runner.generate(req, StepProgress(progress), cancel)
+            if source is None:
+                results = services.runner.generate(req, StepProgress(progress), cancel)
+            else:
+                results = services.runner.edit(req, source, mask, StepProgress(progress), cancel)
             saved = save(results, services.output_dir, f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}")
         finally:
             services.cancels.end(session, cancel)

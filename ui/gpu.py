@@ -17,7 +17,11 @@ import spaces  # noqa: F401 - app.py imports it before torch; imported here for 
 import gradio as gr
 
 from zimage.cancel import CancelToken
+from PIL import Image
+
 from zimage.engine import Engine
+from zimage.images import SourceImage
+from zimage.lora import LoraLibrary
 from zimage.errors import CancelledError, GenerationError, ModelLoadError, ValidationError, ZImageError, BusyError
 from zimage.model_info import ModelStatus
 from zimage.request import GenerationRequest
@@ -57,13 +61,17 @@ class ZeroGPURunner:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-        def duration(request: GenerationRequest, progress: ProgressFn | None, cancel: CancelToken | None) -> int:
+        def duration(request: GenerationRequest, progress: ProgressFn | None, cancel: CancelToken | None,
+                     source: SourceImage | None = None, mask: Image.Image | None = None) -> int:
             return estimate_gpu_seconds(request)
 
         @spaces.GPU(duration=duration)
-        def gpu_generate(request: GenerationRequest, progress: ProgressFn | None,
-                         cancel: CancelToken | None) -> list[GeneratedImage]:
+        def gpu_generate(request: GenerationRequest, progress: ProgressFn | None, cancel: CancelToken | None,
+                         source: SourceImage | None = None, mask: Image.Image | None = None) -> list[GeneratedImage]:
+            # One GPU function for both, so text-to-image and edits share ZeroGPU's queue and error handling.
             try:
+                if source is not None:
+                    return engine.edit(request, source, mask, progress, cancel)
                 return engine.generate(request, progress, cancel)
             except ZImageError as error:
                 raise encode_error(error) from None
@@ -74,10 +82,21 @@ class ZeroGPURunner:
 
         self._gpu_generate = gpu_generate
 
+    @property
+    def loras(self) -> LoraLibrary:
+        return self.engine.loras
+
     def generate(self, request: GenerationRequest, progress: ProgressFn | None = None,
                  cancel: CancelToken | None = None) -> list[GeneratedImage]:
+        return self._call(request, progress, cancel)
+
+    def edit(self, request: GenerationRequest, source: SourceImage, mask: Image.Image | None = None,
+             progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> list[GeneratedImage]:
+        return self._call(request, progress, cancel, source, mask)
+
+    def _call(self, *args: object) -> list[GeneratedImage]:
         try:
-            return self._gpu_generate(request, progress, cancel)
+            return self._gpu_generate(*args)
         except gr.Error as error:
             domain = decode_error(error)
             if domain is None:

@@ -9,8 +9,9 @@ import gradio as gr
 
 from zimage import presets, sizes
 from zimage.assets import load_json
-from zimage.request import (DEFAULT_SEED, DEFAULT_SHIFT, DEFAULT_SIDE, DEFAULT_STEPS, MAX_COUNT, MAX_PROMPT_CHARS,
-                            MAX_SHIFT, MAX_STEPS, MIN_COUNT, MIN_SHIFT, MIN_STEPS, SIDE_MULTIPLE, TURBO_STEPS)
+from zimage.request import (DEFAULT_MASK_BLUR, DEFAULT_SEED, DEFAULT_SHIFT, DEFAULT_SIDE, DEFAULT_STEPS,
+                            DEFAULT_STRENGTH, MAX_COUNT, MAX_MASK_BLUR, MAX_PROMPT_CHARS, MAX_SHIFT, MAX_STEPS,
+                            MAX_STRENGTH, MIN_COUNT, MIN_MASK_BLUR, MIN_SHIFT, MIN_STEPS, SIDE_MULTIPLE, TURBO_STEPS)
 
 from .choices import LANGUAGE_CHOICES, preset_choices, size_choices, size_value
 from .translate import T, Translator
@@ -45,6 +46,8 @@ class Inputs:
     steps: Any
     shift: Any
     png: Any
+    loras: Any
+    edit: "EditInputs"
 
     @property
     def request_fields(self) -> list[Any]:
@@ -53,11 +56,28 @@ class Inputs:
 
 
 @dataclass(frozen=True)
+class EditInputs:
+    """The "Edit an image" section, and the hidden file inputs of the public /edit endpoint."""
+
+    section: Any
+    editor: Any
+    mask_upload: Any
+    keep_size: Any
+    strength: Any
+    mask_blur: Any
+    run: Any
+    api_image: Any
+    api_mask: Any
+    api_trigger: Any
+
+
+@dataclass(frozen=True)
 class Outputs:
     results: Any
     info: Any
     parameters: Any
     use_seed: Any
+    use_result: Any
     download: Any
     copy_link: Any
     share_query: Any
@@ -87,7 +107,7 @@ class Page:
     timer: Any
 
 
-def build_page(tr: Translator) -> Page:
+def build_page(tr: Translator, lora_names: list[str] | None = None) -> Page:
     """Create every component inside the current gr.Blocks."""
     session = Session(
         lang=gr.State("en"),
@@ -98,7 +118,7 @@ def build_page(tr: Translator) -> Page:
     header = _header(tr)
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, min_width=320):
-            inputs = _inputs(tr)
+            inputs = _inputs(tr, lora_names or [])
         with gr.Column(scale=6, min_width=320):
             outputs = _outputs(tr)
     gr.Examples(load_json("examples.json")["examples"], [inputs.prompt, inputs.width, inputs.height],
@@ -120,7 +140,7 @@ def _header(tr: Translator) -> Header:
     return Header(tagline, language, tiny_banner, status, notice)
 
 
-def _inputs(tr: Translator) -> Inputs:
+def _inputs(tr: Translator, lora_names: list[str]) -> Inputs:
     prompt = tr(gr.Textbox, label=T("prompt"), placeholder=T("prompt_placeholder"), lines=4, max_lines=12,
                 max_length=MAX_PROMPT_CHARS, elem_id="zimage-prompt")
     with gr.Row():
@@ -148,6 +168,10 @@ def _inputs(tr: Translator) -> Inputs:
         random_seed = tr(gr.Checkbox, True, label=T("random_seed"), elem_id="zimage-random")
     count = tr(gr.Slider, MIN_COUNT, MAX_COUNT, 1, step=1, label=T("count"), info=T("count_info"),
                elem_id="zimage-count")
+    installed = ", ".join(lora_names) or "-"
+    loras = tr(gr.Textbox, "", label=T("loras"), placeholder="name:0.8, other:0.5",
+               info=T("loras_info", (("installed", installed),)), max_length=1000, elem_id="zimage-loras")
+    edit = _edit_inputs(tr)
     with tr(gr.Accordion, label=T("advanced"), open=False):
         with gr.Row():
             # No minimum/maximum here: the server's own check names the field and speaks the user's language.
@@ -161,7 +185,30 @@ def _inputs(tr: Translator) -> Inputs:
     png = tr(gr.File, label=T("load_png"), file_types=[".png"], type="filepath", height=130,
              elem_id="zimage-load-png")
     return Inputs(prompt, generate, stop, preset, preset_info, text_title, text_subtitle, compose, tier, size, seed,
-                  random_seed, count, width, height, steps, shift, png)
+                  random_seed, count, width, height, steps, shift, png, loras, edit)
+
+
+def _edit_inputs(tr: Translator) -> EditInputs:
+    with tr(gr.Accordion, label=T("edit_section"), open=False, elem_id="zimage-edit-section") as section:
+        tr(gr.Markdown, value=T("edit_info"))
+        # PNG, not Gradio's default WebP: the source must reach the model (and its SHA-256) without loss.
+        editor = tr(gr.ImageEditor, label=T("edit_image"), type="filepath", format="png", height=460,
+                    brush=gr.Brush(default_size=40, colors=[("#ff3d7f", 0.6)], color_mode="fixed"),
+                    eraser=gr.Eraser(default_size=40), layers=False, transforms=(), elem_id="zimage-editor")
+        with gr.Row():
+            strength = tr(gr.Slider, 0.05, MAX_STRENGTH, DEFAULT_STRENGTH, step=0.05, label=T("strength"),
+                          info=T("strength_info"), elem_id="zimage-strength")
+            mask_blur = tr(gr.Slider, MIN_MASK_BLUR, MAX_MASK_BLUR, DEFAULT_MASK_BLUR, step=1, label=T("mask_blur"),
+                           info=T("mask_blur_info"), elem_id="zimage-mask-blur")
+        keep_size = tr(gr.Checkbox, True, label=T("keep_size"), elem_id="zimage-keep-size")
+        mask_upload = tr(gr.File, label=T("mask_upload"), file_types=["image"], type="filepath", height=100,
+                         elem_id="zimage-mask-upload")
+        run = tr(gr.Button, value=T("edit_run"), variant="primary", elem_id="zimage-edit-run")
+    # The public /edit endpoint takes plain files: a File keeps the uploaded bytes exactly (their SHA-256 too).
+    api_image, api_mask = gr.File(visible=False, type="filepath"), gr.File(visible=False, type="filepath")
+    api_trigger = gr.Button(visible=False)
+    return EditInputs(section, editor, mask_upload, keep_size, strength, mask_blur, run, api_image, api_mask,
+                      api_trigger)
 
 
 def _outputs(tr: Translator) -> Outputs:
@@ -173,6 +220,7 @@ def _outputs(tr: Translator) -> Outputs:
                         interactive=False, elem_id="zimage-parameters")
         with gr.Row():
             use_seed = tr(gr.Button, value=T("use_seed"), size="sm", elem_id="zimage-use-seed")
+            use_result = tr(gr.Button, value=T("use_result"), size="sm", elem_id="zimage-use-result")
             download = tr(gr.DownloadButton, label=T("download"), size="sm", elem_id="zimage-download")
             copy_link = tr(gr.Button, value=T("copy_link"), size="sm", elem_id="zimage-copy-link")
         share_query = gr.Textbox(visible=False)
@@ -180,4 +228,4 @@ def _outputs(tr: Translator) -> Outputs:
     with tr(gr.Accordion, label=T("history"), open=True):
         history = gr.Gallery(show_label=False, format="png", columns=6, height=220, fit_columns=False,
                              object_fit="cover", elem_id="zimage-history", interactive=False)
-    return Outputs(results, info, parameters, use_seed, download, copy_link, share_query, share_url, history)
+    return Outputs(results, info, parameters, use_seed, use_result, download, copy_link, share_query, share_url, history)

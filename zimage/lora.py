@@ -47,6 +47,11 @@ def parse_spec(spec: str) -> LoraRef:
     return LoraRef(name.strip(), weight)
 
 
+def parse_loras(text: str | None) -> tuple[LoraRef, ...]:
+    """"name:weight, name2" (the UI's LoRA field and the API's `loras` parameter) into LoraRefs."""
+    return tuple(parse_spec(item) for item in str(text or "").split(",") if item.strip())
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)

@@ -13,6 +13,7 @@ from PIL import Image
 
 from .cancel import CancelToken
 from .images import SourceImage
+from .lora import LoraLibrary
 from .model_info import ModelInfo, ModelStatus
 from .request import GenerationRequest
 
@@ -39,6 +40,11 @@ class Runner(Protocol):
     def edit(self, request: GenerationRequest, source: SourceImage, mask: Image.Image | None = None,
              progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> list[GeneratedImage]:
         """Restyle `source`, or repaint where `mask` is painted; images come back as `generate`'s do."""
+        ...
+
+    @property
+    def loras(self) -> LoraLibrary:
+        """The LoRAs this runner can apply (listing them loads nothing)."""
         ...
 
     def status(self) -> ModelStatus:

@@ -1,0 +1,86 @@
+"""Handlers for editing: "Restyle" (no mask) and "Fix a region" (a mask painted in the editor or uploaded),
+the public /edit endpoint, and "use this result" from the gallery or history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from zimage import i18n
+from zimage.errors import ValidationError
+from zimage.images import fit_size, load_mask_image, load_source
+from zimage.lora import parse_loras
+from zimage.masks import combine_layers
+from zimage.request import (DEFAULT_MASK_BLUR, DEFAULT_SEED, DEFAULT_SHIFT, DEFAULT_STEPS, DEFAULT_STRENGTH,
+                            GenerationRequest)
+
+from . import notices
+from .generation import Generation
+
+EDIT_DOC = ("Edit an image with Z-Image-Turbo. `image`: the source (PNG, JPEG or WebP). `mask`: optional; white "
+            "(or painted) pixels are repainted and everything else comes back unchanged, pixel for pixel, beyond "
+            "a `mask_blur`-pixel feather. Without a mask the whole image is restyled. `strength`: above 0 to 1. "
+            "`width`/`height`: 0 follows the image (rounded to multiples of 16). `loras`: \"name:weight, ...\". "
+            "Returns the PNGs and a JSON object with the seeds and the request (with the image's SHA-256).")
+
+
+class Editing:
+    def __init__(self, generation: Generation) -> None:
+        self.generation = generation
+
+    def edit_api(self, image: str | None, mask: str | None = None, prompt: str = "",
+                 strength: float = DEFAULT_STRENGTH, width: float | None = None, height: float | None = None,
+                 seed: float = DEFAULT_SEED, count: float = 1, steps: float = DEFAULT_STEPS,
+                 shift: float = DEFAULT_SHIFT, loras: str = "", mask_blur: float = DEFAULT_MASK_BLUR,
+                 lang: str = "en", request: gr.Request = None,
+                 progress: gr.Progress = gr.Progress()) -> tuple:
+        """The public /edit endpoint: files in, the same answer as /generate out."""
+        return self._edit(lambda: (_source(image), load_mask_image(mask) if mask else None), prompt, strength,
+                          width, height, seed, count, steps, shift, loras, mask_blur, lang, request, progress)
+
+    def edit_ui(self, editor: dict | None, mask_upload: str | None, keep_size: bool, prompt: str, strength: float,
+                width: float, height: float, seed: float, count: float, steps: float, shift: float, loras: str,
+                mask_blur: float, lang: str = "en", request: gr.Request = None,
+                progress: gr.Progress = gr.Progress()) -> tuple:
+        """The Edit button: the editor's background is the source; painted strokes (or an upload) the mask."""
+        size = (None, None) if keep_size else (width, height)
+        return self._edit(lambda: _from_editor(editor, mask_upload), prompt, strength, *size, seed, count, steps,
+                          shift, loras, mask_blur, lang, request, progress)
+
+    def _edit(self, inputs: Any, prompt: str, strength: float, width: Any, height: Any, seed: float, count: float,
+              steps: float, shift: float, loras: str, mask_blur: float, lang: str, http: Any, progress: Any) -> tuple:
+        try:  # a bad upload, mask or value is one translated message, like any other bad input
+            source, mask = inputs()
+            fitted = fit_size(*source.size)
+            req = GenerationRequest(prompt=prompt, width=width or fitted[0], height=height or fitted[1], seed=seed,
+                                    count=count, steps=steps, shift=shift, strength=strength, mask_blur=mask_blur,
+                                    loras=parse_loras(loras))
+        except ValidationError as error:
+            raise notices.user_error(error, lang) from None
+        return self.generation.answer(lambda: req, lang, http, progress, source, mask)
+
+    def use_result(self, selected: dict | None, lang: str) -> tuple:
+        """Put the selected image into the editor as the new source ("use this result")."""
+        if not selected:
+            return gr.skip(), gr.skip(), notices.show(i18n.text("select_first", lang))
+        image = {"background": selected["path"], "layers": [], "composite": selected["path"]}
+        return image, gr.update(open=True), notices.hide()
+
+
+def _source(path: str | None):
+    if not path:
+        raise ValidationError("Upload the image to edit.", code="source_missing")
+    return load_source(path)
+
+
+def _from_editor(editor: dict | None, mask_upload: str | None):
+    background = (editor or {}).get("background")
+    source = _source(background)
+    if mask_upload:
+        return source, load_mask_image(mask_upload)
+    layers = [Image.open(path) for path in (editor or {}).get("layers") or [] if path]
+    painted = [layer for layer in layers if layer.convert("RGBA").getextrema()[3][1] > 0]
+    # No strokes: a restyle of the whole image. Strokes: a fix of the painted region.
+    return source, combine_layers(painted, source.size) if painted else None
