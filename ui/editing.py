@@ -30,7 +30,7 @@ class Editing:
     def __init__(self, generation: Generation) -> None:
         self.generation = generation
 
-    def edit_api(self, image: str | None, mask: str | None = None, prompt: str = "",
+    def edit(self, image: str | None, mask: str | None = None, prompt: str = "",
                  strength: float = DEFAULT_STRENGTH, width: float | None = None, height: float | None = None,
                  seed: float = DEFAULT_SEED, count: float = 1, steps: float = DEFAULT_STEPS,
                  shift: float = DEFAULT_SHIFT, loras: str = "", mask_blur: float = DEFAULT_MASK_BLUR,

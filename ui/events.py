@@ -78,7 +78,7 @@ def _wire_editing(page: Page, editing: Editing, generation: Generation, concurre
     run = run.then(editing.edit_ui, [e.editor, e.mask_upload, e.keep_size, *fields, s.lang], results,
                    api_visibility="private", **gpu)
     run.success(**_history(page, generation))
-    api = e.api_trigger.click(editing.edit_api, [e.api_image, e.api_mask, *fields, s.lang], results, api_name="edit",
+    api = e.api_trigger.click(editing.edit, [e.api_image, e.api_mask, *fields, s.lang], results, api_name="edit",
                               api_description=EDIT_DOC, **gpu)
     o.use_result.click(editing.use_result, [s.selected, s.lang], [e.editor, e.section, page.header.notice],
                        **UI_EVENT)
