@@ -13,10 +13,12 @@ import spaces  # noqa: E402,F401 - must come before torch: ZeroGPU patches CUDA 
 
 import argparse  # noqa: E402
 import logging  # noqa: E402
+from dataclasses import replace  # noqa: E402
 
-from zimage.config import AppSettings, on_zero_gpu  # noqa: E402
+from zimage.config import AppSettings, Settings, on_zero_gpu  # noqa: E402
 from zimage.engine import Engine  # noqa: E402
 from zimage.flags import add_engine_flags, settings_from_args  # noqa: E402
+from zimage.runner import Runner  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -26,16 +28,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mcp", action="store_true", help="also serve the API as an MCP server (ZIMAGE_MCP)")
     parser.add_argument("--share", action="store_true", help="create a public gradio.live link")
     add_engine_flags(parser)
+    ray = parser.add_argument_group("replicas (Ray Serve; needs requirements-ray.txt; RAY_ADDRESS joins a cluster)")
+    ray.add_argument("--replicas", type=int, help="run generation on N Ray Serve replicas (ZIMAGE_REPLICAS)")
+    ray.add_argument("--min-replicas", type=int, help="autoscale: at least this many replicas")
+    ray.add_argument("--max-replicas", type=int, help="autoscale: at most this many replicas")
     return parser.parse_args(argv)
 
 
+def build_runner(args: argparse.Namespace, settings: Settings, app_settings: AppSettings) -> tuple[Runner, AppSettings]:
+    """In this process (or ZeroGPU's workers), or on Ray Serve replicas when replicas are asked for."""
+    from ui import make_runner
+
+    if not (args.replicas or args.min_replicas or args.max_replicas or os.environ.get("ZIMAGE_REPLICAS")):
+        return make_runner(Engine(settings)), app_settings
+    from zimage.ray_runner import RayRunner
+    from zimage.replicas import ReplicaSettings
+
+    replicas = ReplicaSettings.from_env(args.replicas, args.min_replicas, args.max_replicas)
+    # Serve queues and refuses ("busy") by itself, so the app hands it every request it could hold.
+    return RayRunner(settings, replicas), replace(app_settings, concurrency=replicas.capacity)
+
+
 def main(argv: list[str] | None = None) -> None:
-    from ui import create_demo, launch_kwargs, make_runner
+    from ui import create_demo, launch_kwargs
 
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings, app_settings = settings_from_args(args), AppSettings.from_env()
-    runner = make_runner(Engine(settings))
+    settings = settings_from_args(args)
+    runner, app_settings = build_runner(args, settings, AppSettings.from_env())
     if on_zero_gpu():
         runner.start()  # ZeroGPU workers fork from this process, so the weights must be here before serving
     demo = create_demo(runner, app_settings, settings.output_dir)

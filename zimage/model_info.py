@@ -22,6 +22,7 @@ class ModelInfo:
     fp8: bool = False
     load_seconds: float = 0.0
     model_hash: str = ""  # short SHA-256 of the weights, as A1111 and Civitai use to match models
+    replica: str = ""  # which Ray Serve replica made the image (host, process); empty when run in this process
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
