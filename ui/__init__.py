@@ -54,6 +54,10 @@ def create_demo(runner: Runner, app_settings: AppSettings, output_dir: Path) -> 
 
 
 def launch_kwargs(output_dir: Path, mcp: bool) -> dict[str, Any]:
+    if mcp:
+        from .mcp import install
+
+        install()
     return dict(
         css=CSS, theme=gr.themes.Soft(), mcp_server=mcp, show_error=True,
         # Only the app's own output folder is served beside Gradio's cache: nothing else on disk is reachable.

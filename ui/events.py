@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from zimage.request import limits_text
-
+from . import api
 from .choices import preset_description
 from .form import Form
 from .generation import Generation
@@ -14,8 +13,6 @@ from .layout import Page
 from .selection import Selection
 from .updates import merge_updates, unique
 
-GENERATE_DOC = ("Generate images with Z-Image-Turbo. " + limits_text() +
-                " Returns the PNG images (each captioned with its seed) and a JSON object with the seeds and the model.")
 SHARE_URL_JS = "(q) => q ? window.location.origin + window.location.pathname + '?' + q : ''"
 COPY_JS = "(url) => { if (url && navigator.clipboard) { navigator.clipboard.writeText(url).catch(() => {}); } return url; }"
 BROWSER_LANGUAGE_JS = "(lang, preset) => [navigator.language || 'en', preset]"
@@ -41,8 +38,9 @@ def _wire_generation(page: Page, generation: Generation, form: Form, language: L
                    api_visibility="private")
     run = i.generate.click(generation.pick_seed, [i.seed, i.random_seed], [i.seed, page.header.notice],
                            api_visibility="private")
-    run = run.then(generation.generate, [*i.request_fields, s.lang], results, api_name="generate",
-                   api_description=GENERATE_DOC, **gpu)
+    # The button's event is private (it keeps history in State); its name leaves "generate" to the public API.
+    run = run.then(generation.generate, [*i.request_fields, s.lang], results, api_name="generate_in_page",
+                   api_visibility="private", **gpu)
     run.success(**history)
     # A page load applies the browser's language, then a share link in the URL fills the form and runs.
     load_outputs = unique([*language.outputs, *form.fill_outputs, page.header.notice, s.autorun])
@@ -56,6 +54,7 @@ def _wire_generation(page: Page, generation: Generation, form: Form, language: L
     linked = linked.then(generation.autorun_generate, [s.autorun, *i.request_fields, s.lang], results,
                          api_visibility="private", **gpu)
     linked.success(**history)
+    api.register("generate", generation.api(), api.GENERATE_PARAMS, api.outputs(), api.GENERATE_SUMMARY, **gpu)
     i.stop.click(generation.stop, [s.lang], [page.header.notice], cancels=[run, linked], **UI_EVENT)
 
 

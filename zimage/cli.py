@@ -78,22 +78,34 @@ class _OneLineFormatter(logging.Formatter):
         return ""
 
 
-def _quiet_libraries(verbose: bool) -> None:
-    """Keep library notices (diffusers' "experimental feature" warnings and the like) out of the terminal."""
+def _setup_logging(verbose: bool) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(_OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
-    if verbose:
-        return
+
+
+def _quiet_libraries() -> None:
+    """Keep library notices (diffusers' "experimental feature" warning and the like) out of the terminal.
+
+    torch and diffusers set their loggers' levels when they are imported, so this imports them first.
+    """
+    import diffusers.utils.logging
+    import torch  # noqa: F401
+    import transformers.utils.logging
+
     warnings.filterwarnings("ignore")
-    for name in ("diffusers", "transformers", "torch", "huggingface_hub"):
+    diffusers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.set_verbosity_error()
+    for name in ("torch", "torchao", "huggingface_hub"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        _quiet_libraries(args.verbose)
+        _setup_logging(args.verbose)
+        if args.command == "generate" and not args.verbose:
+            _quiet_libraries()
         return _generate(args) if args.command == "generate" else _info(args)
     except ZImageError as error:
         print(f"Error: {error}", file=sys.stderr)
