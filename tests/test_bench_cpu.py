@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from bench import cpu as bench
+from bench.cpu_table import evaluate_targets
 from devtools.apphost import ROOT
 
 
@@ -43,11 +44,11 @@ def test_overhead_split_through_the_client_and_over_rest():
 
 
 def test_targets_pass_fail_and_not_measured():
-    targets = {t["id"]: t for t in bench.evaluate_targets({"overhead": {"overhead_pct": 15.0},
+    targets = {t["id"]: t for t in evaluate_targets({"overhead": {"overhead_pct": 15.0},
                                                             "ui": {"ui_ready_s": 10.5}})}
     assert targets["app_overhead"]["status"] == "pass"
     assert targets["ui_ready"]["status"] == "fail"
-    assert {t["status"] for t in bench.evaluate_targets({})} == {"not measured"}
+    assert {t["status"] for t in evaluate_targets({})} == {"not measured"}
 
 
 def test_unknown_section_is_rejected():
