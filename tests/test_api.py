@@ -9,7 +9,7 @@ from PIL import Image
 from zimage.metadata import read_request
 from zimage.request import GenerationRequest
 
-from .apphost import running_app
+from devtools.apphost import running_app
 
 gradio_client = pytest.importorskip("gradio_client")
 
