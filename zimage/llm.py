@@ -46,6 +46,15 @@ class Sampling:
     temperature: float = 0.0
 
 
+@dataclass
+class DecodeStats:
+    """Filled by a finished call, for logs and benchmarks: new tokens and seconds spent decoding them."""
+
+    tokens: int = 0
+    seconds: float = 0.0
+    first_token_seconds: float = 0.0
+
+
 class ChatModel:
     """A causal LM and its tokenizer, shared with the image pipeline under the pipeline's lock."""
 
@@ -71,7 +80,8 @@ class ChatModel:
                                                      return_tensors="pt", return_dict=True)
         return encoded["input_ids"]
 
-    def stream(self, system: str, user: str, sampling: Sampling, cancel: Cancel | None = None) -> Iterator[str]:
+    def stream(self, system: str, user: str, sampling: Sampling, cancel: Cancel | None = None,
+               stats: DecodeStats | None = None) -> Iterator[str]:
         """Yield the answer in pieces as it is written. Stops at the end of the answer, the token or time limit,
         or when `cancel()` turns true; a caller that stops reading also stops the decode."""
         pieces: queue.Queue = queue.Queue()
@@ -83,7 +93,8 @@ class ChatModel:
         def work() -> None:
             try:
                 with self.lock:  # held for one bounded decode, never across several
-                    self._decode(self.prompt_ids(system, user), sampling, should_stop, pieces.put)
+                    self._decode(self.prompt_ids(system, user), sampling, should_stop, pieces.put,
+                                 stats or DecodeStats())
             except BaseException as error:  # noqa: BLE001 - handed to the reading thread, which raises it
                 pieces.put(error)
             pieces.put(None)
@@ -97,14 +108,17 @@ class ChatModel:
         finally:
             abandoned.set()
 
-    def complete(self, system: str, user: str, sampling: Sampling, cancel: Cancel | None = None) -> str:
-        return "".join(self.stream(system, user, sampling, cancel))
+    def complete(self, system: str, user: str, sampling: Sampling, cancel: Cancel | None = None,
+                 stats: DecodeStats | None = None) -> str:
+        return "".join(self.stream(system, user, sampling, cancel, stats))
 
-    def _decode(self, input_ids: Any, sampling: Sampling, should_stop: Cancel, emit: Callable[[str], None]) -> None:
+    def _decode(self, input_ids: Any, sampling: Sampling, should_stop: Cancel, emit: Callable[[str], None],
+                stats: DecodeStats) -> None:
         import torch
         from transformers import DynamicCache
 
-        deadline = time.monotonic() + sampling.seconds
+        started = time.monotonic()
+        deadline = started + sampling.seconds
         generator = torch.Generator("cpu").manual_seed(sampling.seed)
         device = self.device or self.model.device
         ids, cache, tokens, sent = input_ids.to(device), DynamicCache(config=self.model.config), [], ""
@@ -116,6 +130,8 @@ class ChatModel:
                 if token in self.stop_ids:
                     break
                 tokens.append(token)
+                stats.tokens, stats.seconds = len(tokens), time.monotonic() - started
+                stats.first_token_seconds = stats.first_token_seconds or stats.seconds
                 text = self.tokenizer.decode(tokens, skip_special_tokens=True)
                 # A byte-level token can end inside a multi-byte character; wait for the rest of it.
                 if not text.endswith("\ufffd") and len(text) > len(sent):
