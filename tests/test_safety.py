@@ -11,7 +11,8 @@ from zimage import i18n
 from zimage.config import SafetySettings
 from zimage.errors import BlockedError, ModelLoadError, ValidationError
 from zimage.llm import ChatModel
-from zimage.safety import ImageChecker, LLMPromptClassifier, SafetyFilter, build_safety, parse_verdict
+from zimage.safety import (ImageChecker, LLMPromptClassifier, SafetyFilter, build_safety, load_image_checker,
+                           parse_verdict)
 
 SECRET = "a prompt whose words must never reach the log"
 
@@ -70,15 +71,15 @@ def test_an_unclear_verdict_lets_the_prompt_through_with_a_warning(caplog):
     assert "unclear" in caplog.text and SECRET not in caplog.text
 
 
-def test_off_checks_nothing_and_prompt_mode_checks_no_images():
+def test_off_and_prompt_modes_load_no_image_checker_and_check_no_images():
+    assert load_image_checker(SafetySettings("prompt")) is None
     SafetyFilter("off").check_prompt(SECRET)
     SafetyFilter("prompt", classify=lambda prompt: False).check_images([Image.new("RGB", (64, 64))])
 
 
-def test_full_mode_refuses_to_start_when_the_checker_cannot_be_loaded(tiny_engine):
-    chat = ChatModel.from_pipeline(tiny_engine.load().pipe, tiny_engine.run_lock)
+def test_full_mode_refuses_to_start_when_the_checker_cannot_be_loaded():
     with pytest.raises(ModelLoadError) as caught:  # HF_HUB_OFFLINE is set by the test fixture
-        build_safety(SafetySettings(mode="full"), chat)
+        load_image_checker(SafetySettings(mode="full"))
     message = str(caught.value)
     assert caught.value.code == "safety_unavailable" and "CompVis/stable-diffusion-safety-checker" in message
     assert "ZIMAGE_SAFETY=prompt" in message
@@ -88,11 +89,13 @@ def test_full_mode_refuses_to_start_when_the_checker_cannot_be_loaded(tiny_engin
 def test_full_mode_blocks_flagged_images_and_passes_clean_ones(tiny_engine, tmp_path):
     chat = ChatModel.from_pipeline(tiny_engine.load().pipe, tiny_engine.run_lock)
     images = [Image.new("RGB", (256, 256), "white"), Image.new("RGB", (320, 256), "black")]
-    strict = build_safety(SafetySettings("full", tiny_checker(tmp_path / "strict", True)), chat)
+    settings = SafetySettings("full", tiny_checker(tmp_path / "strict", True))
+    strict = build_safety(settings, chat, load_image_checker(settings))
     with pytest.raises(BlockedError) as caught:
         strict.check_images(images)
     assert caught.value.code == "blocked_image" and caught.value.params == {"blocked": 2, "total": 2}
-    lenient = build_safety(SafetySettings("full", tiny_checker(tmp_path / "lenient", False)), chat)
+    settings = SafetySettings("full", tiny_checker(tmp_path / "lenient", False))
+    lenient = build_safety(settings, chat, load_image_checker(settings))
     lenient.check_images(images)
     assert ImageChecker.load(tiny_checker(tmp_path / "again", True)).flagged(images[:1]) == [True]
 

@@ -136,14 +136,17 @@ class SafetyFilter:
                                code="blocked_image", blocked=sum(flags), total=len(flags))
 
 
-def build_safety(settings: SafetySettings, chat: ChatModel | None, device: str = "cpu",
-                 hub_timeout: float = 3.0) -> SafetyFilter:
-    """The filter for these settings. With `full`, the image checker is loaded now, so a missing one stops the
-    start with a clear message instead of letting images through unchecked."""
+def load_image_checker(settings: SafetySettings, device: str = "cpu", hub_timeout: float = 3.0) -> ImageChecker | None:
+    """Call at start: with `full`, load the image checker now, so a missing one stops the app with a clear
+    message instead of letting images through unchecked. Other modes load nothing."""
+    return ImageChecker.load(settings.checker, device, hub_timeout) if settings.mode == "full" else None
+
+
+def build_safety(settings: SafetySettings, chat: ChatModel | None, images: ImageChecker | None = None) -> SafetyFilter:
+    """The filter for these settings, once the model is loaded; `images` comes from `load_image_checker`."""
     if settings.mode == "off":
         return SafetyFilter("off")
     if chat is None:
         raise ModelLoadError("The safety filter needs the loaded model's text encoder.", code="safety_unavailable",
                              location="text_encoder", reason="no model")
-    images = ImageChecker.load(settings.checker, device, hub_timeout) if settings.mode == "full" else None
     return SafetyFilter(settings.mode, LLMPromptClassifier(chat), images)
