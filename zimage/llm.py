@@ -58,11 +58,11 @@ class DecodeStats:
 class ChatModel:
     """A causal LM and its tokenizer, shared with the image pipeline under the pipeline's lock."""
 
-    def __init__(self, model: Any, tokenizer: Any, lock: threading.Lock, device: Any = None) -> None:
+    def __init__(self, model: Any, tokenizer: Any, lock: threading.Lock, pipe: Any = None) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.lock = lock
-        self.device = device
+        self.pipe = pipe
         self.stop_ids = {tokenizer.convert_tokens_to_ids(token) for token in STOP_TOKENS} - {None}
 
     @classmethod
@@ -70,9 +70,11 @@ class ChatModel:
         """Use a loaded ZImagePipeline's text encoder; `lock` is the one its image generations take."""
         if not hasattr(pipe.text_encoder, "lm_head"):
             raise TypeError("The text encoder has no language-model head; load it with zimage.llm.load_pipeline.")
+        return cls(pipe.text_encoder, pipe.tokenizer, lock, pipe)
+
+    def device(self) -> Any:
         # With CPU offload the weights sit on the CPU between calls; the pipeline knows where they run.
-        device = getattr(pipe, "_execution_device", None)
-        return cls(pipe.text_encoder, pipe.tokenizer, lock, device)
+        return self.pipe._execution_device if self.pipe is not None else self.model.device
 
     def prompt_ids(self, system: str, user: str) -> Any:
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
@@ -120,7 +122,7 @@ class ChatModel:
         started = time.monotonic()
         deadline = started + sampling.seconds
         generator = torch.Generator("cpu").manual_seed(sampling.seed)
-        device = self.device or self.model.device
+        device = self.device()
         ids, cache, tokens, sent = input_ids.to(device), DynamicCache(config=self.model.config), [], ""
         with torch.inference_mode():
             while len(tokens) < sampling.max_new_tokens and time.monotonic() < deadline and not should_stop():
