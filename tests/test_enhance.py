@@ -14,7 +14,6 @@ from zimage.config import EnhancerSettings
 from zimage.enhance import Enhancer, build_enhancer
 from zimage.errors import CancelledError, EnhanceError, ValidationError
 from zimage.generate import GeneratedImage
-from zimage.llm import ChatModel
 from zimage.quotes import missing_spans, quoted_spans
 from zimage.request import GenerationRequest
 
@@ -33,7 +32,7 @@ def api_enhancer(server: FakeOpenAI, timeout: float = 5.0) -> Enhancer:
 
 
 def local_enhancer(engine, tokens: int = 24, timeout: float = 20.0) -> Enhancer:
-    chat = ChatModel.from_pipeline(engine.load().pipe, engine.run_lock)
+    chat = engine.chat()
     return build_enhancer(EnhancerSettings(backend="local", max_new_tokens=tokens, timeout=timeout), chat, False)
 
 

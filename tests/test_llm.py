@@ -35,7 +35,7 @@ def test_the_causal_lm_text_encoder_gives_the_same_images_as_the_bare_encoder():
 
 
 def test_a_reader_that_stops_early_stops_the_decode_and_frees_the_model(tiny_engine):
-    chat = ChatModel.from_pipeline(tiny_engine.load().pipe, tiny_engine.run_lock)
+    chat = tiny_engine.chat()
     pieces = chat.stream("system", "user", Sampling(1000, 30.0, seed=1, temperature=0.7))
     next(pieces)
     pieces.close()

@@ -10,7 +10,6 @@ from PIL import Image
 from zimage import i18n
 from zimage.config import SafetySettings
 from zimage.errors import BlockedError, ModelLoadError, ValidationError
-from zimage.llm import ChatModel
 from zimage.safety import (ImageChecker, LLMPromptClassifier, SafetyFilter, build_safety, load_image_checker,
                            parse_verdict)
 
@@ -48,7 +47,7 @@ def test_the_classifiers_first_word_decides(answer, verdict):
 
 
 def test_the_text_encoder_answers_in_at_most_ten_tokens_and_its_answer_decides(tiny_engine):
-    classifier = LLMPromptClassifier(ChatModel.from_pipeline(tiny_engine.load().pipe, tiny_engine.run_lock))
+    classifier = LLMPromptClassifier(tiny_engine.chat())
     answer = classifier.answer("a cat on a sofa")
     assert len(answer) <= 10  # the tiny tokenizer has one token per byte
     assert answer == classifier.answer("a cat on a sofa")  # greedy: one prompt, one verdict
@@ -87,7 +86,7 @@ def test_full_mode_refuses_to_start_when_the_checker_cannot_be_loaded():
 
 
 def test_full_mode_blocks_flagged_images_and_passes_clean_ones(tiny_engine, tmp_path):
-    chat = ChatModel.from_pipeline(tiny_engine.load().pipe, tiny_engine.run_lock)
+    chat = tiny_engine.chat()
     images = [Image.new("RGB", (256, 256), "white"), Image.new("RGB", (320, 256), "black")]
     settings = SafetySettings("full", tiny_checker(tmp_path / "strict", True))
     strict = build_safety(settings, chat, load_image_checker(settings))

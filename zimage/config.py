@@ -41,88 +41,6 @@ def default_cache_dir() -> Path:
     return Path(_env("ZIMAGE_CACHE_DIR", str(Path.home() / ".cache" / "zimage")))
 
 
-@dataclass(frozen=True)
-class Settings:
-    """How the engine loads and runs the model. `from_env()` fills it; CLI flags override fields."""
-
-    model: str = "auto"
-    device: str = "auto"
-    dtype: str = "auto"
-    memory: str = "auto"
-    attention: str = "auto"
-    compile: bool = False
-    fp8: bool = False
-    warmup: str = "auto"
-    hub_timeout: float = 3.0
-    cache_dir: Path = field(default_factory=default_cache_dir)
-    output_dir: Path = field(default_factory=lambda: default_cache_dir() / "outputs")
-
-    @classmethod
-    def from_env(cls) -> "Settings":
-        return cls(
-            model=_env("ZIMAGE_MODEL", "auto"),
-            device=_env("ZIMAGE_DEVICE", "auto").lower(),
-            dtype=_env("ZIMAGE_DTYPE", "auto").lower(),
-            memory=_env("ZIMAGE_MEMORY", "auto").lower(),
-            attention=_env("ZIMAGE_ATTENTION", "auto"),
-            compile=_env_bool("ZIMAGE_COMPILE"),
-            fp8=_env_bool("ZIMAGE_FP8"),
-            warmup=_env("ZIMAGE_WARMUP", "auto").lower(),
-            hub_timeout=_env_number("ZIMAGE_HUB_TIMEOUT", 3.0),
-            cache_dir=default_cache_dir(),
-            output_dir=Path(_env("ZIMAGE_OUTPUT_DIR", str(default_cache_dir() / "outputs"))),
-        ).checked()
-
-    def with_overrides(self, **values: object) -> "Settings":
-        """Apply the non-None values (from CLI flags) and check the result."""
-        known = {f.name for f in fields(self)}
-        return replace(self, **{k: v for k, v in values.items() if v is not None and k in known}).checked()
-
-    def checked(self) -> "Settings":
-        _check_choice("device", self.device, DEVICES)
-        _check_choice("memory", self.memory, MEMORY_MODES)
-        if self.dtype in ("float16", "fp16", "half"):
-            raise ValidationError(
-                "float16 is not supported: Z-Image gives NaN (black images) in float16. Use bfloat16.",
-                code="fp16",
-            )
-        _check_choice("dtype", self.dtype, DTYPES)
-        return self
-
-
-def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise unknown_choice(name, value, allowed, code="bad_choice")
-
-
-@dataclass(frozen=True)
-class AppSettings:
-    """Serving limits for the web app and API. The README's limits table documents each one."""
-
-    queue_size: int = 20
-    concurrency: int = 1
-    rate_limit: str = ""
-    output_max_age_hours: float = 24.0
-    output_max_mb: float = 1024.0
-    history_limit: int = 48
-    mcp: bool = False
-
-    @classmethod
-    def from_env(cls) -> "AppSettings":
-        settings = cls(
-            queue_size=int(_env_number("ZIMAGE_QUEUE_SIZE", 20)),
-            concurrency=int(_env_number("ZIMAGE_CONCURRENCY", 1)),
-            rate_limit=_env("ZIMAGE_RATE_LIMIT", ""),
-            output_max_age_hours=_env_number("ZIMAGE_OUTPUT_MAX_AGE_HOURS", 24.0),
-            output_max_mb=_env_number("ZIMAGE_OUTPUT_MAX_MB", 1024.0),
-            history_limit=int(_env_number("ZIMAGE_HISTORY_LIMIT", 48)),
-            mcp=_env_bool("ZIMAGE_MCP"),
-        )
-        if settings.queue_size < 1 or settings.concurrency < 1:
-            raise ValidationError("ZIMAGE_QUEUE_SIZE and ZIMAGE_CONCURRENCY must be at least 1.", code="bad_setting")
-        return settings
-
-
 ENHANCER_BACKENDS = ("auto", "local", "api", "off")
 SAFETY_MODES = ("off", "prompt", "full")
 SAFETY_CHECKER_ID = "CompVis/stable-diffusion-safety-checker"
@@ -183,4 +101,90 @@ class SafetySettings:
         settings = cls(mode=_env("ZIMAGE_SAFETY", default).lower(),
                        checker=_env("ZIMAGE_SAFETY_CHECKER", SAFETY_CHECKER_ID))
         _check_choice("safety mode", settings.mode, SAFETY_MODES)
+        return settings
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the engine loads and runs the model. `from_env()` fills it; CLI flags override fields."""
+
+    model: str = "auto"
+    device: str = "auto"
+    dtype: str = "auto"
+    memory: str = "auto"
+    attention: str = "auto"
+    compile: bool = False
+    fp8: bool = False
+    warmup: str = "auto"
+    hub_timeout: float = 3.0
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    output_dir: Path = field(default_factory=lambda: default_cache_dir() / "outputs")
+    enhancer: EnhancerSettings = field(default_factory=EnhancerSettings)
+    safety: SafetySettings = field(default_factory=SafetySettings)
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            model=_env("ZIMAGE_MODEL", "auto"),
+            device=_env("ZIMAGE_DEVICE", "auto").lower(),
+            dtype=_env("ZIMAGE_DTYPE", "auto").lower(),
+            memory=_env("ZIMAGE_MEMORY", "auto").lower(),
+            attention=_env("ZIMAGE_ATTENTION", "auto"),
+            compile=_env_bool("ZIMAGE_COMPILE"),
+            fp8=_env_bool("ZIMAGE_FP8"),
+            warmup=_env("ZIMAGE_WARMUP", "auto").lower(),
+            hub_timeout=_env_number("ZIMAGE_HUB_TIMEOUT", 3.0),
+            cache_dir=default_cache_dir(),
+            output_dir=Path(_env("ZIMAGE_OUTPUT_DIR", str(default_cache_dir() / "outputs"))),
+            enhancer=EnhancerSettings.from_env(),
+            safety=SafetySettings.from_env(),
+        ).checked()
+
+    def with_overrides(self, **values: object) -> "Settings":
+        """Apply the non-None values (from CLI flags) and check the result."""
+        known = {f.name for f in fields(self)}
+        return replace(self, **{k: v for k, v in values.items() if v is not None and k in known}).checked()
+
+    def checked(self) -> "Settings":
+        _check_choice("device", self.device, DEVICES)
+        _check_choice("memory", self.memory, MEMORY_MODES)
+        if self.dtype in ("float16", "fp16", "half"):
+            raise ValidationError(
+                "float16 is not supported: Z-Image gives NaN (black images) in float16. Use bfloat16.",
+                code="fp16",
+            )
+        _check_choice("dtype", self.dtype, DTYPES)
+        return self
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise unknown_choice(name, value, allowed, code="bad_choice")
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """Serving limits for the web app and API. The README's limits table documents each one."""
+
+    queue_size: int = 20
+    concurrency: int = 1
+    rate_limit: str = ""
+    output_max_age_hours: float = 24.0
+    output_max_mb: float = 1024.0
+    history_limit: int = 48
+    mcp: bool = False
+
+    @classmethod
+    def from_env(cls) -> "AppSettings":
+        settings = cls(
+            queue_size=int(_env_number("ZIMAGE_QUEUE_SIZE", 20)),
+            concurrency=int(_env_number("ZIMAGE_CONCURRENCY", 1)),
+            rate_limit=_env("ZIMAGE_RATE_LIMIT", ""),
+            output_max_age_hours=_env_number("ZIMAGE_OUTPUT_MAX_AGE_HOURS", 24.0),
+            output_max_mb=_env_number("ZIMAGE_OUTPUT_MAX_MB", 1024.0),
+            history_limit=int(_env_number("ZIMAGE_HISTORY_LIMIT", 48)),
+            mcp=_env_bool("ZIMAGE_MCP"),
+        )
+        if settings.queue_size < 1 or settings.concurrency < 1:
+            raise ValidationError("ZIMAGE_QUEUE_SIZE and ZIMAGE_CONCURRENCY must be at least 1.", code="bad_setting")
         return settings

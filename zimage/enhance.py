@@ -147,25 +147,35 @@ class Enhancer:
 
     def enhance(self, idea: str, seed: int = 0, cancel: Cancel | None = None) -> Enhanced:
         """The final result of `stream`."""
-        result = None
-        for result in self.stream(idea, seed, cancel):
-            pass
-        assert result is not None and result.done
-        return result
+        return last(self.stream(idea, seed, cancel))
 
     def variations(self, idea: str, seed: int, count: int, cancel: Cancel | None = None) -> list[Enhanced]:
         """`count` prompts for a seed batch, prompt i written with seed+i: image i's prompt can be written again.
 
         Each is its own bounded call, so a generation waiting for the model gets it between two of them.
         """
-        if not 1 <= count <= MAX_VARIATIONS:
-            raise ValidationError(f"variations must be between 1 and {MAX_VARIATIONS}, got {count}.",
-                                  code="out_of_range", field="variations", low=1, high=MAX_VARIATIONS, value=count)
+        check_variations(count)
         return [self.enhance(idea, seed + index, cancel) for index in range(count)]
 
     def _cached(self, key: tuple[str, int]) -> Enhanced | None:
         with self._cache_lock:
             return self._cache.get(key)
+
+
+def last(updates: Iterator[Enhanced]) -> Enhanced:
+    """The final, checked result of a stream of updates."""
+    result = None
+    for result in updates:
+        pass
+    assert result is not None and result.done
+    return result
+
+
+def check_variations(count: int) -> int:
+    if not 1 <= count <= MAX_VARIATIONS:
+        raise ValidationError(f"variations must be between 1 and {MAX_VARIATIONS}, got {count}.",
+                              code="out_of_range", field="variations", low=1, high=MAX_VARIATIONS, value=count)
+    return count
 
 
 def check_idea(idea: object) -> str:

@@ -1,4 +1,4 @@
-"""Command-line pieces: `python -m zimage enhance IDEA [--variations N]` and `generate --enhance`."""
+"""Command-line pieces: `python -m zimage enhance IDEA [--variations N]` and `generate --enhance [--variations]`."""
 
 from __future__ import annotations
 
@@ -7,26 +7,20 @@ import sys
 from dataclasses import replace
 from typing import Any
 
-from .config import ENHANCER_BACKENDS, EnhancerSettings, Settings
-from .enhance import MAX_VARIATIONS, Enhanced, Enhancer, build_enhancer
-from .errors import EnhanceError
-from .llm import ChatModel
-from .request import GenerationRequest
+from .config import ENHANCER_BACKENDS, Settings
+from .enhance import MAX_VARIATIONS, Enhanced, last
 
 
-def add_enhance_command(commands: Any) -> argparse.ArgumentParser:
+def add_enhance_command(commands: Any, add_engine_flags: Any) -> argparse.ArgumentParser:
     """Add `enhance` to the CLI's subcommands."""
     parser = commands.add_parser("enhance", help="write a detailed prompt from a short idea")
     parser.add_argument("idea")
     parser.add_argument("--seed", type=int, default=0, help="the same idea and seed give the same prompt")
-    parser.add_argument("--variations", type=int, default=1, help=f"different prompts, seeds seed..seed+N-1 (1-{MAX_VARIATIONS})")
-    parser.add_argument("--model", help="auto, tiny, a hub id or a local diffusers folder (env ZIMAGE_MODEL)")
+    parser.add_argument("--variations", type=int, default=1,
+                        help=f"different prompts, written with seeds seed..seed+N-1 (1-{MAX_VARIATIONS})")
     _add_backend_option(parser)
+    add_engine_flags(parser)
     return parser
-
-
-def _add_backend_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--enhancer", choices=ENHANCER_BACKENDS, help="backend (env ZIMAGE_ENHANCER, default auto)")
 
 
 def add_generate_options(parser: argparse.ArgumentParser) -> None:
@@ -37,54 +31,28 @@ def add_generate_options(parser: argparse.ArgumentParser) -> None:
     _add_backend_option(parser)
 
 
-def enhancer_settings(args: argparse.Namespace) -> EnhancerSettings:
-    settings = EnhancerSettings.from_env()
-    return replace(settings, backend=args.enhancer).checked() if args.enhancer else settings
+def _add_backend_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--enhancer", choices=ENHANCER_BACKENDS, help="local, api, off or auto (ZIMAGE_ENHANCER)")
 
 
-def open_enhancer(settings: EnhancerSettings, engine: Any) -> Enhancer:
-    """The enhancer for these settings; loads the model only when the local backend needs it."""
-    needs_model = settings.resolved(real_weights=True) == "local"
-    chat = None
-    real_weights = True
-    if needs_model:
-        loaded = engine.load()
-        real_weights = not loaded.source.is_tiny
-        chat = ChatModel.from_pipeline(loaded.pipe, engine.run_lock)
-    enhancer = build_enhancer(settings, chat, real_weights)
-    if enhancer is None:
-        raise EnhanceError("The prompt enhancer is off. Set ZIMAGE_ENHANCER=local or api, or pass --enhancer.",
-                           code="enhance_off")
-    return enhancer
+def with_enhancer_flag(settings: Settings, args: argparse.Namespace) -> Settings:
+    backend = getattr(args, "enhancer", None)
+    return replace(settings, enhancer=replace(settings.enhancer, backend=backend).checked()) if backend else settings
 
 
-def run_enhance(args: argparse.Namespace, settings: Settings) -> int:
+def run_enhance(args: argparse.Namespace, engine: Any) -> int:
     """`enhance`: print each prompt, a blank line between variations; repairs are noted on stderr."""
-    from .engine import Engine
+    from .enhance import check_variations
 
-    enhancer = open_enhancer(enhancer_settings(args), Engine(settings))
-    results = enhancer.variations(args.idea, args.seed, args.variations)
-    for index, result in enumerate(results):
+    check_variations(args.variations)
+    for index in range(args.variations):
+        result = last(engine.enhance(args.idea, args.seed + index))
         print(("\n" if index else "") + result.prompt)
-        _note_repairs(result)
+        note_repairs(result)
     return 0
 
 
-def enhanced_requests(enhancer: Enhancer, request: GenerationRequest, variations: bool
-                      ) -> list[tuple[GenerationRequest, Enhanced]]:
-    """`generate --enhance`: the batch with its prompt enhanced, or with variations one request per image, image
-    i's prompt written with seed+i, so every image carries, and can be made again from, its own prompt."""
-    if not variations:
-        result = enhancer.enhance(request.prompt, request.seed)
-        _note_repairs(result)
-        return [(replace(request, prompt=result.prompt), result)]
-    results = enhancer.variations(request.prompt, request.seed, request.count)
-    for result in results:
-        _note_repairs(result)
-    return [(replace(request.single(i), prompt=result.prompt), result) for i, result in enumerate(results)]
-
-
-def _note_repairs(result: Enhanced) -> None:
+def note_repairs(result: Enhanced) -> None:
     if result.repaired:
         spans = ", ".join(result.repaired)
         print(f"Note: the enhancer dropped quoted text, which was added back verbatim: {spans}", file=sys.stderr)
