@@ -20,9 +20,9 @@ def client(tmp_path_factory):
         yield gradio_client.Client(url, verbose=False)
 
 
-def test_only_generate_is_public(client):
+def test_only_generate_and_enhance_are_public(client):
     endpoints = client.view_api(print_info=False, return_format="dict")
-    assert list(endpoints["named_endpoints"]) == ["/generate"]
+    assert sorted(endpoints["named_endpoints"]) == ["/enhance", "/generate"]
     assert not endpoints["unnamed_endpoints"]
 
 

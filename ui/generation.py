@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import gradio as gr
@@ -32,13 +33,13 @@ class Generation:
         return (random_seed() if randomize or seed is None else int(seed)), notices.hide()
 
     def generate(self, prompt: str, width: float, height: float, seed: float, count: float, steps: float,
-                 shift: float, lang: str = "en", request: gr.Request = None,
+                 shift: float, lang: str = "en", enhanced: dict | None = None, request: gr.Request = None,
                  progress: gr.Progress = gr.Progress()) -> tuple:
         """The /generate endpoint and the Generate button: validate, rate-limit, run, save."""
         try:
             req = GenerationRequest(prompt=prompt, width=width, height=height, seed=seed, count=count, steps=steps,
                                     shift=shift)
-            saved = self._run(req, request, progress)
+            saved = self._run(req, request, progress, enhanced)
         except ZImageError as error:
             raise notices.user_error(error, lang) from None
         except gr.Error:
@@ -52,13 +53,17 @@ class Generation:
                 "model": saved[0].model.to_dict() if saved else {}}
         return gallery_items(entries), info, entries
 
-    def _run(self, req: GenerationRequest, http: gr.Request | None, progress: Any) -> list[SavedImage]:
+    def _run(self, req: GenerationRequest, http: gr.Request | None, progress: Any,
+             enhanced: dict | None = None) -> list[SavedImage]:
         services, session = self.services, session_id(http)
         services.limiter.check(client_id(http))
         cancel = services.cancels.begin(session)
         saved: list[SavedImage] = []
         try:
             results = services.runner.generate(req, StepProgress(progress), cancel)
+            if enhanced and enhanced.get("enhanced_prompt") == req.prompt:
+                # The prompt is the enhancer's text, unedited: the PNGs record the idea and the backend too.
+                results = [replace(item, enhanced=enhanced) for item in results]
             saved = save(results, services.output_dir, f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}")
         finally:
             services.cancels.end(session, cancel)
