@@ -37,7 +37,7 @@ def app_log(app_dir):
 
 def test_only_the_api_endpoints_are_public(client):
     endpoints = client.view_api(print_info=False, return_format="dict")
-    assert list(endpoints["named_endpoints"]) == ["/generate"]
+    assert sorted(endpoints["named_endpoints"]) == ["/enhance", "/generate"]
     assert not endpoints["unnamed_endpoints"]
 
 

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 from PIL import Image
 
-from .apphost import running_app
+from devtools.apphost import running_app
 
 mcp = pytest.importorskip("mcp")
 from mcp.client.session import ClientSession  # noqa: E402

@@ -41,6 +41,13 @@ GENERATE_PARAMS = (
           DEFAULT_STEPS),
     Param("shift", "number", f"Scheduler time shift, {MIN_SHIFT:g} to {MAX_SHIFT:g}.", DEFAULT_SHIFT),
 )
+ENHANCE_PARAMS = (
+    Param("idea", "string", "A short image idea in Chinese, English or both; quoted text is kept exactly."),
+    Param("seed", "integer", f"0 to {MAX_SEED}; the same idea and seed give the same prompt.", 0),
+)
+ENHANCE_SUMMARY = ("Expand a short image idea into a detailed Z-Image prompt in the idea's language, describing "
+                   "subject, composition, lighting, style and the placement and type style of quoted text. "
+                   "Returns the prompt.")
 GENERATE_SUMMARY = ("Generate images with Z-Image-Turbo, which renders Chinese and English text well. "
                     "Returns the PNG images (with their settings in the metadata) and a JSON object with the seeds, "
                     "the settings and the model.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from dataclasses import replace
 from typing import Any, Callable
 
 import gradio as gr
@@ -41,11 +42,14 @@ class Generation:
         return (random_seed() if randomize or seed is None else int(seed)), notices.hide()
 
     def generate(self, prompt: str, width: float, height: float, seed: float, count: float, steps: float,
-                 shift: float, lang: str = "en", request: gr.Request = None,
+                 shift: float, lang: str = "en", enhanced: dict | None = None, request: gr.Request = None,
                  progress: gr.Progress = gr.Progress()) -> tuple:
-        """The Generate button (and share links): the gallery, the info and the entries kept for history."""
+        """The Generate button (and share links): the gallery, the info and the entries kept for history.
+
+        `enhanced` is the enhancer's last result in this tab; it is recorded when the prompt is its text.
+        """
         params = dict(prompt=prompt, width=width, height=height, seed=seed, count=count, steps=steps, shift=shift)
-        saved = self.make(params, lang, request, progress)
+        saved = self.make(params, lang, request, progress, enhanced)
         entries = [item.to_dict() for item in saved]
         return gallery_items(entries), run_info(saved), entries
 
@@ -61,10 +65,11 @@ class Generation:
 
         return generate
 
-    def make(self, params: dict[str, Any], lang: str, request: gr.Request | None, progress: Any) -> list[SavedImage]:
+    def make(self, params: dict[str, Any], lang: str, request: gr.Request | None, progress: Any,
+             enhanced: dict | None = None) -> list[SavedImage]:
         """Validate, rate-limit, run and save; every failure becomes one translated gr.Error."""
         try:
-            return self._run(GenerationRequest.from_params(params), request, progress)
+            return self._run(GenerationRequest.from_params(params), request, progress, enhanced)
         except ZImageError as error:
             raise notices.user_error(error, lang) from None
         except gr.Error:
@@ -74,13 +79,17 @@ class Generation:
             raise notices.user_error(ZImageError(f"Unexpected error ({type(error).__name__}).", code="error"),
                                      lang) from None
 
-    def _run(self, req: GenerationRequest, http: gr.Request | None, progress: Any) -> list[SavedImage]:
+    def _run(self, req: GenerationRequest, http: gr.Request | None, progress: Any,
+             enhanced: dict | None = None) -> list[SavedImage]:
         services, session = self.services, session_id(http)
         services.limiter.check(client_id(http))
         cancel = services.cancels.begin(session)
         saved: list[SavedImage] = []
         try:
             results = services.runner.generate(req, StepProgress(progress), cancel)
+            if enhanced and enhanced.get("enhanced_prompt") == req.prompt:
+                # The prompt is the enhancer's text, unedited: the PNGs record the idea and the backend too.
+                results = [replace(item, enhanced=enhanced) for item in results]
             saved = save(results, services.output_dir, f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}")
         finally:
             services.cancels.end(session, cancel)
