@@ -15,8 +15,9 @@ import argparse  # noqa: E402
 import logging  # noqa: E402
 from dataclasses import replace  # noqa: E402
 
-from zimage.config import AppSettings, Settings, on_zero_gpu  # noqa: E402
+from zimage.config import AppSettings, on_zero_gpu  # noqa: E402
 from zimage.engine import Engine  # noqa: E402
+from zimage.errors import ZImageError  # noqa: E402
 from zimage.flags import add_engine_flags, settings_from_args  # noqa: E402
 from zimage.runner import Runner  # noqa: E402
 
@@ -35,18 +36,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build_runner(args: argparse.Namespace, settings: Settings, app_settings: AppSettings) -> tuple[Runner, AppSettings]:
-    """In this process (or ZeroGPU's workers), or on Ray Serve replicas when replicas are asked for."""
+def build_runner(args: argparse.Namespace, engine: Engine, app_settings: AppSettings) -> tuple[Runner, AppSettings]:
+    """In this process (or ZeroGPU's workers), or on Ray Serve replicas (each with its own engine) when asked."""
     from ui import make_runner
 
     if not (args.replicas or args.min_replicas or args.max_replicas or os.environ.get("ZIMAGE_REPLICAS")):
-        return make_runner(Engine(settings)), app_settings
-    from zimage.ray_runner import RayRunner
+        return make_runner(engine), app_settings
+    try:
+        from zimage.ray_runner import RayRunner
+    except ImportError:
+        raise SystemExit("Error: replicas need Ray Serve: pip install -r requirements-ray.txt") from None
     from zimage.replicas import ReplicaSettings
 
-    replicas = ReplicaSettings.from_env(args.replicas, args.min_replicas, args.max_replicas)
+    try:
+        replicas = ReplicaSettings.from_env(args.replicas, args.min_replicas, args.max_replicas)
+    except ZImageError as error:
+        raise SystemExit(f"Error: {error}") from None
     # Serve queues and refuses ("busy") by itself, so the app hands it every request it could hold.
-    return RayRunner(settings, replicas), replace(app_settings, concurrency=replicas.capacity)
+    return RayRunner(engine.settings, replicas), replace(app_settings, concurrency=replicas.capacity)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -55,7 +62,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_from_args(args)
-    runner, app_settings = build_runner(args, settings, AppSettings.from_env())
+    engine = Engine(settings)
+    try:
+        engine.prepare_safety()  # ZIMAGE_SAFETY=full without its image checker must not serve unfiltered images
+    except ZImageError as error:
+        raise SystemExit(f"Error: {error}") from None
+    runner, app_settings = build_runner(args, engine, AppSettings.from_env())
     if on_zero_gpu():
         runner.start()  # ZeroGPU workers fork from this process, so the weights must be here before serving
     demo = create_demo(runner, app_settings, settings.output_dir)
