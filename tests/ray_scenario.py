@@ -2,7 +2,7 @@
 JSON for tests/test_ray.py to judge. Run it inside a loopback-only network namespace (`run_isolated`): Ray binds
 the machine's external address otherwise.
 
-    unshare -n bash -c 'ip link set lo up && exec python -m tests.ray_scenario OUT.json'
+    python -c 'from devtools.netns import run_isolated; run_isolated(["-m", "tests.ray_scenario", "OUT.json"], 600)'
 """
 
 from __future__ import annotations
@@ -12,10 +12,7 @@ import logging
 import os
 import re
 import signal
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,25 +28,7 @@ from zimage.ray_runner import RayRunner
 from zimage.replicas import ReplicaSettings
 from zimage.request import GenerationRequest
 
-ROOT = Path(__file__).resolve().parent.parent
 PROMPT = "a lighthouse on a cliff at dusk"
-
-
-def run_isolated(script_args: list[str], timeout: float, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """`python SCRIPT_ARGS...` in a fresh network namespace with only loopback up (needs root or CAP_SYS_ADMIN)."""
-    command = ["unshare", "-n", "bash", "-c", 'ip link set lo up && exec "$@"', "bash", sys.executable, *script_args]
-    return subprocess.run(command, cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def can_isolate() -> str:
-    """Empty when a loopback-only namespace can be made here, else why not."""
-    try:
-        done = subprocess.run(["unshare", "-n", "bash", "-c", "ip link set lo up"], capture_output=True, text=True,
-                              timeout=20)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        return f"unshare failed: {error}"
-    return "" if done.returncode == 0 else f"unshare -n not permitted: {done.stderr.strip()[:200]}"
 
 
 class RetryLog(logging.Handler):
@@ -168,5 +147,4 @@ def scenario(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="zr-"))  # short: Ray's socket paths are limited
     scenario(Path(sys.argv[1]))

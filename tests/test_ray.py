@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.ray_scenario import can_isolate, run_isolated
+from devtools.netns import can_isolate, run_isolated
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -11,10 +11,11 @@ import logging
 import threading
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, Iterator
 
 from .cancel import CancelToken
 from .config import Settings
+from .enhance import Enhanced
 from .errors import BusyError, CancelledError, GenerationError, ModelLoadError, ZImageError
 from .model_info import ModelStatus
 from .replicas import APP_NAME, DEPLOYMENT_NAME, ReplicaSettings, Step, ZImageReplica
@@ -74,11 +75,7 @@ class RayRunner:
     def generate(self, request: GenerationRequest, progress: ProgressFn | None = None,
                  cancel: CancelToken | None = None) -> list[GeneratedImage]:
         """Run on some replica; if that replica dies, once more on another, then give up with a clear error."""
-        self.start()
-        self._ready.wait()
-        if self._handle is None:
-            raise ModelLoadError(f"The model could not be loaded ({self._status.error}).", code="model_load_once",
-                                 reason=self._status.error)
+        self._wait_ready()
         try:
             return self._attempt(request, progress, cancel)
         except replica_lost_errors() as error:
@@ -88,6 +85,13 @@ class RayRunner:
         except replica_lost_errors():
             raise GenerationError("The server running this request stopped, twice. Please try again.",
                                   code="replica_lost") from None
+
+    def _wait_ready(self) -> None:
+        self.start()
+        self._ready.wait()
+        if self._handle is None:
+            raise ModelLoadError(f"The model could not be loaded ({self._status.error}).", code="model_load_once",
+                                 reason=self._status.error)
 
     def _retry(self, request: GenerationRequest, progress: ProgressFn | None,
                cancel: CancelToken | None) -> list[GeneratedImage]:
@@ -110,8 +114,9 @@ class RayRunner:
             status = self._handle.status.remote().result()
             # The pool's status, not one replica's: each answer names its own replica.
             self._status = replace(status, info=replace(status.info, replica="")) if status.info else status
+            log.info("Model ready on %s replicas: %s", self.replicas.min_replicas, self._status.info)
         except Exception as error:  # noqa: BLE001 - shown in the status line; requests fail with it
-            log.exception("Deploying the replicas failed")
+            log.exception("Deploying the replicas failed (model load failed)")
             self._status = ModelStatus("failed", error=f"{type(error).__name__}: {error}"[:300],
                                        expects_tiny=self.settings.model == "tiny")
         finally:
@@ -122,29 +127,38 @@ class RayRunner:
 
     def _attempt(self, request: GenerationRequest, progress: ProgressFn | None,
                  cancel: CancelToken | None) -> list[GeneratedImage]:
+        for event in self._stream("generate", (request,), cancel):
+            if not isinstance(event, Step):
+                return event
+            if progress is not None:
+                progress(event.step, event.total)
+        raise GenerationError("The replica ended the request without an answer. Please try again.",
+                              code="generation", reason="empty stream")
+
+    def enhance(self, idea: str, seed: int = 0, cancel: CancelToken | None = None) -> Iterator[Enhanced]:
+        """Stream an enhanced prompt from a replica's text encoder (or the API it is configured to call)."""
+        self._wait_ready()
+        yield from self._stream("enhance", (idea, seed), cancel)
+
+    def _stream(self, method: str, args: tuple, cancel: CancelToken | None) -> Iterator[Any]:
+        """Call a replica's streaming `method` and yield its events, with Serve's outcomes as the app's errors."""
         from ray.serve.exceptions import BackPressureError, RequestCancelledError
 
-        stream = self._handle.options(stream=True).generate.remote(request)
+        stream = getattr(self._handle.options(stream=True), method).remote(*args)
         done = threading.Event()
         if cancel is not None:
             threading.Thread(target=_cancel_when_set, args=(cancel, stream, done), daemon=True).start()
         try:
             for event in stream:
-                if isinstance(event, Step):
-                    if progress is not None:
-                        progress(event.step, event.total)
-                elif isinstance(event, ZImageError):
+                if isinstance(event, ZImageError):
                     raise event
-                else:
-                    return event
+                yield event
         except BackPressureError:
             raise BusyError("The server is busy. Please try again in a moment.", code="busy") from None
         except RequestCancelledError:
             raise CancelledError("Stopped.", code="cancelled") from None
         finally:
             done.set()
-        raise GenerationError("The replica ended the request without an answer. Please try again.",
-                              code="generation", reason="empty stream")
 
 
 def _cancel_when_set(cancel: CancelToken, stream: Any, done: threading.Event) -> None:

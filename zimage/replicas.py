@@ -16,11 +16,12 @@ import logging
 import os
 import socket
 from dataclasses import dataclass, replace
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from .cancel import CancelToken
 from .config import Settings, _env, _env_number
 from .engine import Engine
+from .enhance import Enhanced
 from .errors import ValidationError, ZImageError
 from .model_info import ModelInfo, ModelStatus
 from .request import GenerationRequest
@@ -130,6 +131,7 @@ class ZImageReplica:
         logging.basicConfig(level=logging.INFO)
         self.engine = Engine(settings)
         self.label = replica_label()
+        self.engine.prepare_safety()  # ZIMAGE_SAFETY=full without its checker fails the deployment, not a request
         self.engine.load()  # warm start: Serve routes nothing here until the weights are in memory
         log.info("Replica %s ready", self.label)
 
@@ -139,36 +141,61 @@ class ZImageReplica:
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Step | list[GeneratedImage] | ZImageError]:
         """Stream `Step`s, then the images or the error. Cancelling the call stops the run between steps."""
-        loop = asyncio.get_running_loop()
-        events: asyncio.Queue = asyncio.Queue()
-        cancel = CancelToken()  # a file on this replica's machine, checked by the step callback
 
-        def progress(step: int, total: int) -> None:
-            loop.call_soon_threadsafe(events.put_nowait, Step(step, total))
+        def work(emit: Callable[[Any], None], cancel: CancelToken) -> None:
+            images = self.engine.generate(request, lambda step, total: emit(Step(step, total)), cancel)
+            emit([replace(item, model=self._labelled(item.model)) for item in images])
 
-        run = loop.run_in_executor(None, self._run, request, progress, cancel)
-        try:
-            while not run.done() or not events.empty():
-                waiter = asyncio.ensure_future(events.get())
-                await asyncio.wait([waiter, run], return_when=asyncio.FIRST_COMPLETED)
-                if waiter.done():
-                    yield waiter.result()
-                else:
-                    waiter.cancel()
-            yield run.result()
-        except asyncio.CancelledError:
-            cancel.set()
-            await asyncio.wait([run])  # the pipeline stops at the next step; only then take another request
-            raise
-        finally:
-            cancel.discard()
+        async for event in stream_from_thread(work):
+            yield event
 
-    def _run(self, request: GenerationRequest, progress: Any, cancel: CancelToken) -> list[GeneratedImage] | ZImageError:
-        try:
-            images = self.engine.generate(request, progress, cancel)
-        except ZImageError as error:  # sent as a value: Ray would wrap a raised one and lose its code
-            return error
-        return [replace(item, model=self._labelled(item.model)) for item in images]
+    async def enhance(self, idea: str, seed: int = 0) -> AsyncIterator[Enhanced | ZImageError]:
+        """Stream the enhancer's partial prompts, then the final one, from this replica's text encoder."""
+
+        def work(emit: Callable[[Any], None], cancel: CancelToken) -> None:
+            for enhanced in self.engine.enhance(idea, seed, cancel):
+                emit(enhanced)
+
+        async for event in stream_from_thread(work):
+            yield event
 
     def _labelled(self, info: ModelInfo) -> ModelInfo:
         return replace(info, replica=self.label)
+
+
+async def stream_from_thread(work: Callable[[Callable[[Any], None], CancelToken], None]) -> AsyncIterator[Any]:
+    """Run `work(emit, cancel)` in a thread (the pipeline blocks) and yield what it emits as it comes.
+
+    A domain error is yielded as a value: Ray would wrap a raised one and lose its code. When Serve cancels the
+    call (the user pressed Stop), the local stop flag is set, the pipeline stops at its next step, and only then
+    does the replica take another request.
+    """
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue = asyncio.Queue()
+    cancel = CancelToken()  # a file on this replica's machine, checked between steps
+
+    def emit(event: Any) -> None:
+        loop.call_soon_threadsafe(events.put_nowait, event)
+
+    def guarded() -> None:
+        try:
+            work(emit, cancel)
+        except ZImageError as error:
+            emit(error)
+        finally:
+            emit(_END)
+
+    run = loop.run_in_executor(None, guarded)
+    try:
+        while (event := await events.get()) is not _END:
+            yield event
+        await run
+    except asyncio.CancelledError:
+        cancel.set()
+        await asyncio.wait([run])
+        raise
+    finally:
+        cancel.discard()
+
+
+_END = object()  # what the worker thread emits last
