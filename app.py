@@ -12,6 +12,7 @@ os.environ.setdefault("GRADIO_TEMP_DIR", os.path.join(tempfile.gettempdir(), "zi
 import spaces  # noqa: E402,F401 - must come before torch: ZeroGPU patches CUDA initialisation
 
 import argparse  # noqa: E402
+import importlib.util  # noqa: E402
 import logging  # noqa: E402
 from dataclasses import replace  # noqa: E402
 
@@ -40,13 +41,13 @@ def build_runner(args: argparse.Namespace, engine: Engine, app_settings: AppSett
     """In this process (or ZeroGPU's workers), or on Ray Serve replicas (each with its own engine) when asked."""
     from ui import make_runner
 
-    if not (args.replicas or args.min_replicas or args.max_replicas or os.environ.get("ZIMAGE_REPLICAS")):
+    if all(value is None for value in (args.replicas, args.min_replicas, args.max_replicas)) \
+            and not os.environ.get("ZIMAGE_REPLICAS", "").strip():
         return make_runner(engine), app_settings
-    try:
-        from zimage.ray_runner import RayRunner
-    except ImportError:
-        raise SystemExit("Error: replicas need Ray Serve: pip install -r requirements-ray.txt") from None
-    from zimage.replicas import ReplicaSettings
+    if importlib.util.find_spec("ray") is None:
+        raise SystemExit("Error: replicas need Ray Serve: pip install -r requirements-ray.txt")
+    from zimage.config import ReplicaSettings
+    from zimage.ray_runner import RayRunner
 
     try:
         replicas = ReplicaSettings.from_env(args.replicas, args.min_replicas, args.max_replicas)

@@ -25,7 +25,7 @@ from zimage.config import Settings
 from zimage.engine import Engine
 from zimage.errors import ZImageError
 from zimage.ray_runner import RayRunner
-from zimage.replicas import ReplicaSettings
+from zimage.config import ReplicaSettings
 from zimage.request import GenerationRequest
 
 PROMPT = "a lighthouse on a cliff at dusk"

@@ -188,3 +188,54 @@ class AppSettings:
         if settings.queue_size < 1 or settings.concurrency < 1:
             raise ValidationError("ZIMAGE_QUEUE_SIZE and ZIMAGE_CONCURRENCY must be at least 1.", code="bad_setting")
         return settings
+
+
+@dataclass(frozen=True)
+class ReplicaSettings:
+    """How many replicas, what each holds, and how much Serve queues before it says "busy".
+
+    `min_replicas == max_replicas` is a fixed count; otherwise Serve autoscales between them on the number of
+    requests in flight per replica (`target_ongoing`).
+    """
+
+    min_replicas: int = 1
+    max_replicas: int = 1
+    max_ongoing_requests: int = 1  # one pipeline call at a time per GPU; more would only wait on the engine lock
+    max_queued_requests: int = 20  # beyond this the caller hears "busy, try again" at once
+    gpus_per_replica: float | None = None  # None: 1 when the cluster has GPUs, else 0
+    cpus_per_replica: float = 1.0
+    target_ongoing: float = 1.0
+    ray_address: str = ""  # RAY_ADDRESS: join that cluster; empty starts a local one
+
+    @classmethod
+    def from_env(cls, replicas: int | None = None, min_replicas: int | None = None,
+                 max_replicas: int | None = None) -> "ReplicaSettings":
+        """Counts from flags (or ZIMAGE_REPLICAS), limits from ZIMAGE_RAY_* and ZIMAGE_QUEUE_SIZE."""
+        if replicas is None and os.environ.get("ZIMAGE_REPLICAS", "").strip():
+            replicas = int(_env_number("ZIMAGE_REPLICAS", 1))
+        low = min_replicas if min_replicas is not None else replicas if replicas is not None else 1
+        high = max_replicas if max_replicas is not None else replicas if replicas is not None else max(low, 1)
+        gpus = _env("ZIMAGE_RAY_GPUS_PER_REPLICA", "")
+        settings = cls(
+            min_replicas=low, max_replicas=high,
+            max_ongoing_requests=int(_env_number("ZIMAGE_RAY_MAX_ONGOING", 1)),
+            max_queued_requests=int(_env_number("ZIMAGE_RAY_MAX_QUEUED", _env_number("ZIMAGE_QUEUE_SIZE", 20))),
+            gpus_per_replica=float(gpus) if gpus else None,
+            cpus_per_replica=_env_number("ZIMAGE_RAY_CPUS_PER_REPLICA", 1.0),
+            ray_address=os.environ.get("RAY_ADDRESS", "").strip(),
+        )
+        return settings.checked()
+
+    def checked(self) -> "ReplicaSettings":
+        if not 1 <= self.min_replicas <= self.max_replicas or self.max_ongoing_requests < 1 \
+                or self.max_queued_requests < 1:
+            raise ValidationError(
+                f"Replicas need 1 <= min ({self.min_replicas}) <= max ({self.max_replicas}), and at least one "
+                "ongoing and one queued request per deployment.", code="bad_replicas",
+                low=self.min_replicas, high=self.max_replicas)
+        return self
+
+    @property
+    def capacity(self) -> int:
+        """Requests the deployment can hold at its largest: running plus queued. More are refused as busy."""
+        return self.max_replicas * self.max_ongoing_requests + self.max_queued_requests

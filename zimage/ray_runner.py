@@ -14,11 +14,11 @@ from dataclasses import replace
 from typing import Any, Iterator
 
 from .cancel import CancelToken
-from .config import Settings
+from .config import ReplicaSettings, Settings
 from .enhance import Enhanced
 from .errors import BusyError, CancelledError, GenerationError, ModelLoadError, ZImageError
 from .model_info import ModelStatus
-from .replicas import APP_NAME, DEPLOYMENT_NAME, ReplicaSettings, Step, ZImageReplica
+from .replicas import APP_NAME, DEPLOYMENT_NAME, Step, ZImageReplica, deployment_options
 from .request import GenerationRequest
 from .runner import GeneratedImage, ProgressFn
 
@@ -180,7 +180,7 @@ def deploy(settings: Settings, replicas: ReplicaSettings) -> Any:
                  namespace="zimage", include_dashboard=False)
     # The app talks to Serve through handles; Serve's own HTTP proxy would be a second, unused front door.
     serve.start(proxy_location="Disabled")
-    options = replicas.deployment_options(ray.cluster_resources().get("GPU", 0.0))
+    options = deployment_options(replicas, ray.cluster_resources().get("GPU", 0.0))
     app = serve.deployment(ZImageReplica, **options).bind(settings)
     log.info("Deploying %s with %s", DEPLOYMENT_NAME, options)
     return serve.run(app, name=APP_NAME, route_prefix=None)

@@ -1,7 +1,8 @@
 """Many copies of the engine on a Ray Serve deployment: one loaded pipeline per replica (one per GPU).
 
-Only imported when the app is started with replicas (`--replicas`, `--min-replicas/--max-replicas`), so the
-Space and single-GPU installs never need Ray (requirements-ray.txt). The client side is `zimage/ray_runner.py`.
+Only imported when the app is started with replicas (`--replicas`, `--min-replicas/--max-replicas`; the counts
+and limits are `zimage.config.ReplicaSettings`), so the Space and single-GPU installs never need Ray
+(requirements-ray.txt). The client side is `zimage/ray_runner.py`.
 
 A request is a streaming call: the replica yields `Step` events as diffusers finishes each denoising step and
 then the images (or the domain error, as a value, so its code and parameters survive the trip). When the caller
@@ -19,10 +20,10 @@ from dataclasses import dataclass, replace
 from typing import Any, AsyncIterator, Callable
 
 from .cancel import CancelToken
-from .config import Settings, _env, _env_number
+from .config import ReplicaSettings, Settings
 from .engine import Engine
 from .enhance import Enhanced
-from .errors import ValidationError, ZImageError
+from .errors import ZImageError
 from .model_info import ModelInfo, ModelStatus
 from .request import GenerationRequest
 from .runner import GeneratedImage
@@ -41,76 +42,27 @@ class Step:
     total: int
 
 
-@dataclass(frozen=True)
-class ReplicaSettings:
-    """How many replicas, what each holds, and how much Serve queues before it says "busy".
-
-    `min_replicas == max_replicas` is a fixed count; otherwise Serve autoscales between them on the number of
-    requests in flight per replica (`target_ongoing`).
-    """
-
-    min_replicas: int = 1
-    max_replicas: int = 1
-    max_ongoing_requests: int = 1  # one pipeline call at a time per GPU; more would only wait on the engine lock
-    max_queued_requests: int = 20  # beyond this the caller hears "busy, try again" at once
-    gpus_per_replica: float | None = None  # None: 1 when the cluster has GPUs, else 0
-    cpus_per_replica: float = 1.0
-    target_ongoing: float = 1.0
-    ray_address: str = ""  # RAY_ADDRESS: join that cluster; empty starts a local one
-
-    @classmethod
-    def from_env(cls, replicas: int | None = None, min_replicas: int | None = None,
-                 max_replicas: int | None = None) -> "ReplicaSettings":
-        """Counts from flags (or ZIMAGE_REPLICAS), limits from ZIMAGE_RAY_* and ZIMAGE_QUEUE_SIZE."""
-        fixed = replicas if replicas is not None else int(_env_number("ZIMAGE_REPLICAS", 0)) or None
-        low = min_replicas if min_replicas is not None else fixed or 1
-        high = max_replicas if max_replicas is not None else fixed or low
-        gpus = _env("ZIMAGE_RAY_GPUS_PER_REPLICA", "")
-        settings = cls(
-            min_replicas=low, max_replicas=high,
-            max_ongoing_requests=int(_env_number("ZIMAGE_RAY_MAX_ONGOING", 1)),
-            max_queued_requests=int(_env_number("ZIMAGE_RAY_MAX_QUEUED", _env_number("ZIMAGE_QUEUE_SIZE", 20))),
-            gpus_per_replica=float(gpus) if gpus else None,
-            cpus_per_replica=_env_number("ZIMAGE_RAY_CPUS_PER_REPLICA", 1.0),
-            ray_address=os.environ.get("RAY_ADDRESS", "").strip(),
-        )
-        return settings.checked()
-
-    def checked(self) -> "ReplicaSettings":
-        if not 1 <= self.min_replicas <= self.max_replicas or self.max_ongoing_requests < 1 \
-                or self.max_queued_requests < 1:
-            raise ValidationError(
-                f"Replicas need 1 <= min ({self.min_replicas}) <= max ({self.max_replicas}), and at least one "
-                "ongoing and one queued request per deployment.", code="bad_replicas",
-                low=self.min_replicas, high=self.max_replicas)
-        return self
-
-    @property
-    def capacity(self) -> int:
-        """Requests the deployment can hold at its largest: running plus queued. More are refused as busy."""
-        return self.max_replicas * self.max_ongoing_requests + self.max_queued_requests
-
-    def deployment_options(self, cluster_gpus: float) -> dict[str, Any]:
-        """`serve.deployment` options: resources per replica, Serve's own backpressure, count or autoscaling."""
-        gpus = self.gpus_per_replica if self.gpus_per_replica is not None else (1.0 if cluster_gpus > 0 else 0.0)
-        options: dict[str, Any] = dict(
-            name=DEPLOYMENT_NAME,
-            ray_actor_options={"num_cpus": self.cpus_per_replica, "num_gpus": gpus},
-            max_ongoing_requests=self.max_ongoing_requests,
-            max_queued_requests=self.max_queued_requests,
-            # Loading the real model takes minutes on a cold node; a replica is healthy once its constructor ends.
-            health_check_period_s=10, health_check_timeout_s=30,
-        )
-        if self.min_replicas == self.max_replicas:
-            options["num_replicas"] = self.min_replicas
-        else:
-            options["autoscaling_config"] = {
-                "min_replicas": self.min_replicas, "max_replicas": self.max_replicas,
-                "target_ongoing_requests": self.target_ongoing,
-                # Scale up fast (a new replica takes a model load to be useful), down slowly.
-                "upscale_delay_s": 5, "downscale_delay_s": 300,
-            }
-        return options
+def deployment_options(replicas: ReplicaSettings, cluster_gpus: float) -> dict[str, Any]:
+    """`serve.deployment` options: resources per replica, Serve's own backpressure, a count or autoscaling."""
+    gpus = replicas.gpus_per_replica if replicas.gpus_per_replica is not None else (1.0 if cluster_gpus > 0 else 0.0)
+    options: dict[str, Any] = dict(
+        name=DEPLOYMENT_NAME,
+        ray_actor_options={"num_cpus": replicas.cpus_per_replica, "num_gpus": gpus},
+        max_ongoing_requests=replicas.max_ongoing_requests,
+        max_queued_requests=replicas.max_queued_requests,
+        # A replica is healthy once its constructor (the model load) has ended; Serve routes nothing to it before.
+        health_check_period_s=10, health_check_timeout_s=30,
+    )
+    if replicas.min_replicas == replicas.max_replicas:
+        options["num_replicas"] = replicas.min_replicas
+    else:
+        options["autoscaling_config"] = {
+            "min_replicas": replicas.min_replicas, "max_replicas": replicas.max_replicas,
+            "target_ongoing_requests": replicas.target_ongoing,
+            # Scale up fast, down slowly: a new replica is useful only after a model load (minutes on a cold node).
+            "upscale_delay_s": 5, "downscale_delay_s": 300,
+        }
+    return options
 
 
 def replica_label() -> str:
