@@ -1,5 +1,5 @@
-"""Scaling test: the load test (bench.load) against the app in process, on 1 and 2 Ray Serve replicas, and on
-2 replicas with one killed mid-load. Every request must be answered; nothing may be lost.
+"""Scaling test: the load test (bench.load) against the app in process, on 1 and 2 Ray Serve replicas, on 2
+replicas with one killed mid-load, and on 2 with cross-user batching. Every request must be answered.
 
     python -m bench.scale                                          # tiny model, CPU replicas
     python -m bench.scale --users 8 --requests 4 --size 512 --steps 4 --out /tmp/scale
@@ -34,6 +34,7 @@ CONFIGS = [
     ("1 replica", {"ZIMAGE_REPLICAS": "1"}, False),
     ("2 replicas", {"ZIMAGE_REPLICAS": "2"}, False),
     ("2 replicas, one killed mid-load", {"ZIMAGE_REPLICAS": "2"}, True),
+    ("2 replicas, cross-user batches of up to 4", {"ZIMAGE_REPLICAS": "2", "ZIMAGE_RAY_BATCH": "4"}, False),
 ]
 
 

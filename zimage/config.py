@@ -206,6 +206,8 @@ class ReplicaSettings:
     cpus_per_replica: float = 1.0
     target_ongoing: float = 1.0
     ray_address: str = ""  # RAY_ADDRESS: join that cluster; empty starts a local one
+    batch_size: int = 0  # >1: a replica runs up to this many same-shape requests from different users as one batch
+    batch_wait_s: float = 0.05  # how long a replica waits to fill a batch
 
     @classmethod
     def from_env(cls, replicas: int | None = None, min_replicas: int | None = None,
@@ -223,6 +225,8 @@ class ReplicaSettings:
             gpus_per_replica=float(gpus) if gpus else None,
             cpus_per_replica=_env_number("ZIMAGE_RAY_CPUS_PER_REPLICA", 1.0),
             ray_address=os.environ.get("RAY_ADDRESS", "").strip(),
+            batch_size=int(_env_number("ZIMAGE_RAY_BATCH", 0)),
+            batch_wait_s=_env_number("ZIMAGE_RAY_BATCH_WAIT_MS", 50) / 1000,
         )
         return settings.checked()
 
@@ -236,6 +240,11 @@ class ReplicaSettings:
         return self
 
     @property
+    def ongoing(self) -> int:
+        """Requests one replica takes at once: a batch needs them all in hand."""
+        return max(self.max_ongoing_requests, self.batch_size)
+
+    @property
     def capacity(self) -> int:
         """Requests the deployment can hold at its largest: running plus queued. More are refused as busy."""
-        return self.max_replicas * self.max_ongoing_requests + self.max_queued_requests
+        return self.max_replicas * self.ongoing + self.max_queued_requests

@@ -122,6 +122,24 @@ class Engine:
         loaded.safety.check_images([item.image for item in images])
         return images
 
+    def generate_many(self, requests: list[GenerationRequest],
+                      progress: ProgressFn | None = None) -> list[list[GeneratedImage] | ZImageError]:
+        """Requests of one shape from different callers in one pipeline call (see `zimage.generate.run_many`).
+        Each gets its images or its own error: a prompt the safety filter blocks fails only that request."""
+        from .generate import run_many
+
+        loaded = self.load()
+        outcomes: list[list[GeneratedImage] | ZImageError] = []
+        for request in requests:
+            outcomes.append(_checked(loaded.safety.check_prompt, request.prompt, []))
+        allowed = [i for i, outcome in enumerate(outcomes) if not isinstance(outcome, ZImageError)]
+        if allowed:
+            with self._run_lock:
+                batches = run_many(loaded, [requests[i] for i in allowed], progress)
+            for i, images in zip(allowed, batches):
+                outcomes[i] = _checked(loaded.safety.check_images, [item.image for item in images], images)
+        return outcomes
+
     def enhance(self, idea: str, seed: int = 0, cancel: CancelToken | None = None) -> Iterator[Enhanced]:
         """Stream an enhanced prompt for `idea` (see `Enhancer.stream`); the idea is screened first."""
         loaded = self.load()
@@ -138,6 +156,15 @@ class Engine:
         """Whether enhancing needs the model (and so, on ZeroGPU, a GPU)."""
         loaded = self.load()
         return loaded.enhancer is not None and loaded.enhancer.name == "local"
+
+
+def _checked(check: Any, value: Any, result: Any) -> Any:
+    """`result` when `check(value)` passes, else the error it raised."""
+    try:
+        check(value)
+    except ZImageError as error:
+        return error
+    return result
 
 
 def load_model(settings: Settings) -> LoadedModel:

@@ -181,6 +181,6 @@ def deploy(settings: Settings, replicas: ReplicaSettings) -> Any:
     # The app talks to Serve through handles; Serve's own HTTP proxy would be a second, unused front door.
     serve.start(proxy_location="Disabled")
     options = deployment_options(replicas, ray.cluster_resources().get("GPU", 0.0))
-    app = serve.deployment(ZImageReplica, **options).bind(settings)
+    app = serve.deployment(ZImageReplica, **options).bind(settings, replicas.batch_size, replicas.batch_wait_s)
     log.info("Deploying %s with %s", DEPLOYMENT_NAME, options)
     return serve.run(app, name=APP_NAME, route_prefix=None)

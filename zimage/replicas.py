@@ -48,7 +48,7 @@ def deployment_options(replicas: ReplicaSettings, cluster_gpus: float) -> dict[s
     options: dict[str, Any] = dict(
         name=DEPLOYMENT_NAME,
         ray_actor_options={"num_cpus": replicas.cpus_per_replica, "num_gpus": gpus},
-        max_ongoing_requests=replicas.max_ongoing_requests,
+        max_ongoing_requests=replicas.ongoing,
         max_queued_requests=replicas.max_queued_requests,
         # A replica is healthy once its constructor (the model load) has ended; Serve routes nothing to it before.
         health_check_period_s=10, health_check_timeout_s=30,
@@ -79,24 +79,35 @@ def replica_label() -> str:
 class ZImageReplica:
     """The deployment's body: one Engine, loaded in the constructor so a replica is ready when Serve says so."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, batch_size: int = 0, batch_wait_s: float = 0.05) -> None:
         logging.basicConfig(level=logging.INFO)
         self.engine = Engine(settings)
         self.label = replica_label()
         self.engine.prepare_safety()  # ZIMAGE_SAFETY=full without its checker fails the deployment, not a request
         self.engine.load()  # warm start: Serve routes nothing here until the weights are in memory
-        log.info("Replica %s ready", self.label)
+        self._batched = None
+        if batch_size > 1:
+            from ray import serve
+
+            self._batched = serve.batch(max_batch_size=batch_size, batch_wait_timeout_s=batch_wait_s)(self._run_batch)
+        log.info("Replica %s ready (batches of up to %d)", self.label, max(batch_size, 1))
 
     def status(self) -> ModelStatus:
         status = self.engine.status()
         return replace(status, info=self._labelled(status.info)) if status.info is not None else status
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Step | list[GeneratedImage] | ZImageError]:
-        """Stream `Step`s, then the images or the error. Cancelling the call stops the run between steps."""
+        """Stream `Step`s, then the images or the error. Cancelling the call stops the run between steps.
+
+        With batching on, the request waits (up to the batch wait) for others of its shape and runs with them:
+        no per-step progress then, and Stop only stops the caller waiting."""
+        if self._batched is not None:
+            yield await self._batched(request)
+            return
 
         def work(emit: Callable[[Any], None], cancel: CancelToken) -> None:
             images = self.engine.generate(request, lambda step, total: emit(Step(step, total)), cancel)
-            emit([replace(item, model=self._labelled(item.model)) for item in images])
+            emit(self._labelled_images(images))
 
         async for event in stream_from_thread(work):
             yield event
@@ -110,6 +121,28 @@ class ZImageReplica:
 
         async for event in stream_from_thread(work):
             yield event
+
+    async def _run_batch(self, requests: list[GenerationRequest]) -> list[list[GeneratedImage] | ZImageError]:
+        """`serve.batch` hands over what arrived together; each group of one shape is one pipeline call."""
+        from .generate import shape  # torch: only in replicas, not in the app that deploys them
+
+        loop = asyncio.get_running_loop()
+        groups: dict[tuple, list[int]] = {}
+        for index, request in enumerate(requests):
+            groups.setdefault(shape(request), []).append(index)
+        log.info("Batch of %d requests in %d pipeline call(s)", len(requests), len(groups))
+        outcomes: list[Any] = [None] * len(requests)
+        for indices in groups.values():
+            try:
+                done = await loop.run_in_executor(None, self.engine.generate_many, [requests[i] for i in indices])
+            except ZImageError as error:
+                done = [error] * len(indices)
+            for index, outcome in zip(indices, done):
+                outcomes[index] = outcome if isinstance(outcome, ZImageError) else self._labelled_images(outcome)
+        return outcomes
+
+    def _labelled_images(self, images: list[GeneratedImage]) -> list[GeneratedImage]:
+        return [replace(item, model=self._labelled(item.model)) for item in images]
 
     def _labelled(self, info: ModelInfo) -> ModelInfo:
         return replace(info, replica=self.label)
