@@ -62,6 +62,7 @@ def run_config(label: str, env: dict[str, str], kill: bool, args: argparse.Names
         summary = load.run_load(url, argparse.Namespace(**{**vars(args), "warmup": False}))
         if kill:  # the runner logs each request it sent again because its replica died under it
             killed["retried"] = sum(RETRY_LINE in line for line in app.log)
+            killed["log"] = "\n".join(line for line in app.log if "queue length" not in line)[-20000:]
     return {"config": label, "killed": killed, **summary}
 
 
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="zimage-scale-") as work:
         runs = [run_config(label, env, kill, args, Path(work)) for label, env, kill in CONFIGS]
     machine["uptime_after"] = load_average()
-    write_report({"machine": machine, "runs": runs}, markdown(runs, machine), ours.out, "scale")
+    write_report({"machine": machine, "runs": runs}, markdown(runs, machine), ours.out, "scale")  # with the kill's app log
     return 0 if all(run["passed"] for run in runs) else 1
 
 
