@@ -94,7 +94,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__.split("\n\n")[0],
                                      epilog="Other flags (--users, --requests, --size, --steps) go to bench.load.")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "scale")
-    parser.add_argument("--kill-after", type=float, default=3.0, help="seconds into the load before the kill")
+    parser.add_argument("--kill-after", type=float,
+                        help="seconds into the load before the kill (default: 40%% of the 2-replica run's wall time, "
+                             "so the load is surely under way)")
     parser.add_argument("--isolated", action="store_true", help=argparse.SUPPRESS)  # set by the re-run
     ours, rest = parser.parse_known_args(argv)
     return ours, rest
@@ -110,10 +112,12 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return run_isolated(["-m", "bench.scale", "--isolated", *argv], timeout=3600, capture=False).returncode
     args = load.parse_args(rest)
-    args.kill_after = ours.kill_after
     machine = {"cpus": os.cpu_count(), "uptime_before": load_average()}
+    runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="zimage-scale-") as work:
-        runs = [run_config(label, env, kill, args, Path(work)) for label, env, kill in CONFIGS]
+        for label, env, kill in CONFIGS:
+            args.kill_after = ours.kill_after or (round(0.4 * runs[-1]["wall_s"], 1) if runs else 0.0)
+            runs.append(run_config(label, env, kill, args, Path(work)))
     machine["uptime_after"] = load_average()
     write_report({"machine": machine, "runs": runs}, markdown(runs, machine), ours.out, "scale")  # with the kill's app log
     return 0 if all(run["passed"] for run in runs) else 1
