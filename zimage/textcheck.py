@@ -18,7 +18,8 @@ joined in reading order (top to bottom, left to right), so a title the model wra
 A span whose key has a character the OCR's own character set lacks (Japanese kana, Korean, Arabic, most
 accented Latin letters with PP-OCRv4, or nothing but symbols) is **unsupported**: reported as not checked,
 never as missing. For a missing span the verdict gives the closest run of text that was read (fewest edits),
-so `HAPPY NEW YEAR` missing shows what was there instead, e.g. `HAPY NEW YEAR`.
+so `HAPPY NEW YEAR` missing shows what was there instead, e.g. `HAPY NEW YEAR`; when that takes edits to half
+the span's characters or more, nothing alike was read and none is shown.
 
 Work is bounded: the prompt limit (2000 characters) bounds the spans, and the closest-text search costs one
 vectorised pass over the text read per character of a missing span.
@@ -37,7 +38,7 @@ from .presets import QUOTE_PAIRS
 
 _CLOSING = dict(QUOTE_PAIRS)
 LINE_SEPARATOR = " / "  # how read lines are joined for display; punctuation, so keys ignore it
-MIN_SIMILARITY = 1 / 3  # below this the closest text read is too unlike the span to be worth showing
+MIN_SIMILARITY = 0.5  # at or below this (half the characters edited) the closest text read is noise, not shown
 
 
 class SpanStatus(str, Enum):
@@ -188,7 +189,7 @@ def _judge_span(span: str, shown: str, shown_key: str, origins: list[int], reada
     distance, start, end = closest_window(key, shown_key)
     similarity = round(max(0.0, 1 - distance / len(key)), 4)
     instead = ""
-    if similarity >= MIN_SIMILARITY and end > start:
+    if similarity > MIN_SIMILARITY and end > start:
         instead = shown[origins[start]:origins[end - 1] + 1]
     return SpanCheck(span, SpanStatus.MISSING, read_instead=instead, similarity=similarity)
 
