@@ -69,7 +69,7 @@ def test_expected_text_comes_from_the_png_metadata(tmp_path):
 def test_unreadable_file_is_one_clear_error(tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not a png at all")
-    with pytest.raises(ValidationError, match="not a readable image"):
+    with pytest.raises(ValidationError, match="as an image"):
         proofread.open_image(bad)
-    with pytest.raises(ValidationError, match="not a readable image"):
+    with pytest.raises(ValidationError, match="as an image"):
         proofread.open_image(tmp_path / "missing.png")

@@ -6,6 +6,7 @@ Bad input of any kind, in any flag, prints one `Error: ...` line and exits with 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import warnings
@@ -41,9 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"inference steps, {MIN_STEPS}-{MAX_STEPS} (Turbo: {TURBO_STEPS})")
     gen.add_argument("--shift", default=DEFAULT_SHIFT, help=f"scheduler time shift ({MIN_SHIFT:g}-{MAX_SHIFT:g})")
     gen.add_argument("--out", type=Path, default=Path("outputs"), help="output folder")
+    gen.add_argument("--check-text", action="store_true",
+                     help="proof-read each image against the prompt's quoted text and record the verdict in the PNG")
     add_engine_flags(gen)
     info = commands.add_parser("info", help="print the settings stored in a PNG")
     info.add_argument("png", type=Path)
+    check = commands.add_parser(
+        "check", help="proof-read images: exit 0 when every expected text is found, 4 when some is missing")
+    check.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    check.add_argument("--expect", action="append", default=[], metavar="TEXT",
+                       help="text that must appear (repeat for more); default: the quoted text of the prompt "
+                            "stored in a PNG made by zimage")
+    check.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     return parser
 
 
@@ -58,9 +68,40 @@ def _generate(args: argparse.Namespace) -> int:
     engine = Engine(settings_from_args(args), retry_hint=False)
     if engine.load().info.is_tiny:
         print("Note: using the tiny random-weights demo model; its images are noise by design.", file=sys.stderr)
-    for item in save(engine.generate(request), args.out):
-        print(item.path)
+    results = engine.generate(request)
+    if not args.check_text:
+        for item in save(results, args.out):
+            print(item.path)
+        return 0
+    return _generate_checked(results, request, args.out)
+
+
+def _generate_checked(results: list, request: GenerationRequest, out: Path) -> int:
+    """Save with verdicts; print each path with its verdict, then the best-reading image."""
+    from .outputs import save
+    from .proofread import check_images, summary
+    from .textcheck import best_index, expected_spans
+
+    expected = expected_spans(request.prompt)
+    if not expected:
+        print("Note: the prompt quotes no text, so there is nothing to check.", file=sys.stderr)
+    verdicts = check_images([item.image for item in results], expected)
+    saved = save(results, out, verdicts=verdicts)
+    for item in saved:
+        print(f"{item.path}\t{summary(item.text_check)}" if expected else item.path)
+    best = best_index(verdicts)
+    if best is not None and len(saved) > 1:
+        print(f"Best: {saved[best].path}")
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Proof-read image files; the exit code says whether anything expected is missing, as `diff` does."""
+    from .proofread import check_files, report_lines
+
+    checked = check_files(args.images, args.expect)
+    print(json.dumps(checked.to_dict(), ensure_ascii=False, indent=2) if args.json else "\n".join(report_lines(checked)))
+    return 4 if checked.any_missing else 0
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -94,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         _quiet_libraries(args.verbose)
-        return _generate(args) if args.command == "generate" else _info(args)
+        return {"generate": _generate, "info": _info, "check": _check}[args.command](args)
     except ZImageError as error:
         print(f"Error: {error}", file=sys.stderr)
         return 1

@@ -14,9 +14,11 @@ from . import __version__
 from .errors import ValidationError
 from .model_info import ModelInfo
 from .request import GenerationRequest
+from .textcheck import TextVerdict
 
 JSON_KEY = "zimage"
 PARAMETERS_KEY = "parameters"
+TEXT_CHECK_KEY = "text_check"
 SAMPLER = "Euler (flow match)"
 # Pairs like `Steps: 9` or `Model: "a, b"`; values with commas are JSON-quoted, as A1111 does.
 _PAIR = re.compile(r'\s*([\w ]+):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
@@ -50,19 +52,32 @@ def format_parameters(request: GenerationRequest, model: ModelInfo) -> str:
     return request.prompt + "\n" + ", ".join(f"{key}: {_quote(value)}" for key, value in pairs.items())
 
 
-def build_pnginfo(request: GenerationRequest, model: ModelInfo) -> PngImagePlugin.PngInfo:
+def build_pnginfo(request: GenerationRequest, model: ModelInfo,
+                  text_check: TextVerdict | None = None) -> PngImagePlugin.PngInfo:
+    """The PNG's text chunks; a proof-reading verdict (with the OCR's version) joins the JSON chunk when given."""
     info = PngImagePlugin.PngInfo()
     # add_text switches to an iTXt (UTF-8) chunk for non-Latin-1 text, so Chinese prompts survive.
     info.add_text(PARAMETERS_KEY, format_parameters(request, model))
-    payload = {"request": request.to_dict(), "model": model.to_dict(), "versions": package_versions()}
+    payload: dict[str, Any] = {"request": request.to_dict(), "model": model.to_dict(), "versions": package_versions()}
+    if text_check is not None:
+        payload[TEXT_CHECK_KEY] = text_check.to_dict()
     info.add_text(JSON_KEY, json.dumps(payload, ensure_ascii=False))
     return info
 
 
-def save_png(image: Image.Image, request: GenerationRequest, model: ModelInfo, path: Path) -> Path:
+def save_png(image: Image.Image, request: GenerationRequest, model: ModelInfo, path: Path,
+             text_check: TextVerdict | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path, format="PNG", pnginfo=build_pnginfo(request, model))
+    image.save(path, format="PNG", pnginfo=build_pnginfo(request, model, text_check))
     return path
+
+
+def read_text_check(source: Image.Image | str | Path) -> TextVerdict | None:
+    """The proof-reading verdict stored in a zimage PNG, or None when it has none (or it is damaged)."""
+    try:
+        return TextVerdict.from_dict(json.loads(_png_text(source)[JSON_KEY])[TEXT_CHECK_KEY])
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return None
 
 
 def read_request(source: Image.Image | str | Path) -> GenerationRequest:

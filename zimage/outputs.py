@@ -6,14 +6,17 @@ import logging
 import os
 import time
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
+
+from PIL import Image
 
 from .metadata import format_parameters, save_png
 from .model_info import ModelInfo
 from .request import GenerationRequest
 from .runner import GeneratedImage
+from .textcheck import TextVerdict
 
 log = logging.getLogger(__name__)
 
@@ -34,30 +37,53 @@ class SavedImage:
     path: str
     request: GenerationRequest
     model: ModelInfo
+    text_check: TextVerdict | None = None  # proof-reading verdict, once the image has been checked
 
     @property
     def caption(self) -> str:
-        return f"seed {self.request.seed}"
+        """"seed 42", then the text check in symbols: ✓ all quoted text found, ✗ 1/2 found so many of them."""
+        verdict = self.text_check
+        if verdict is None or not verdict.checked:
+            return f"seed {self.request.seed}"
+        judged = len(verdict.found) + len(verdict.missing)
+        mark = "✓" if verdict.all_found else f"✗ {len(verdict.found)}/{judged}"
+        return f"seed {self.request.seed} {mark}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "request": self.request.to_dict(), "model": self.model.to_dict()}
+        return {"path": self.path, "request": self.request.to_dict(), "model": self.model.to_dict(),
+                "text_check": self.text_check.to_dict() if self.text_check else None}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SavedImage":
-        return cls(str(data["path"]), GenerationRequest(**data["request"]), ModelInfo.from_dict(data.get("model", {})))
+        verdict = data.get("text_check")
+        return cls(str(data["path"]), GenerationRequest(**data["request"]), ModelInfo.from_dict(data.get("model", {})),
+                   TextVerdict.from_dict(verdict) if verdict else None)
 
     def parameters_text(self) -> str:
         return format_parameters(self.request, self.model)
 
 
-def save(results: list[GeneratedImage], folder: Path, prefix: str = "zimage") -> list[SavedImage]:
-    """Save each image with its metadata as PREFIX-SEED.png, never overwriting an earlier file."""
+def save(results: list[GeneratedImage], folder: Path, prefix: str = "zimage",
+         verdicts: Sequence[TextVerdict | None] = ()) -> list[SavedImage]:
+    """Save each image with its metadata (and its text verdict, if given) as PREFIX-SEED.png, never overwriting."""
     folder.mkdir(parents=True, exist_ok=True)
     saved = []
-    for item in results:
-        path = save_png(item.image, item.request, item.model, unique_path(folder, f"{prefix}-{item.request.seed}"))
-        saved.append(SavedImage(str(path), item.request, item.model))
+    for index, item in enumerate(results):
+        verdict = verdicts[index] if index < len(verdicts) else None
+        path = save_png(item.image, item.request, item.model, unique_path(folder, f"{prefix}-{item.request.seed}"),
+                        verdict)
+        saved.append(SavedImage(str(path), item.request, item.model, verdict))
     return saved
+
+
+def with_text_check(item: SavedImage, image: Image.Image, verdict: TextVerdict) -> SavedImage:
+    """Record a verdict reached after saving: the PNG is rewritten beside itself and swapped in atomically, so a
+    download in progress sees the old file or the new one, never half of one."""
+    path = Path(item.path)
+    partial = path.with_name(f".{path.name}.partial")
+    save_png(image, item.request, item.model, partial, verdict)
+    os.replace(partial, path)
+    return replace(item, text_check=verdict)
 
 
 def prune(folder: Path, max_age_seconds: float, max_total_bytes: int, now: float | None = None,

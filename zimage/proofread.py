@@ -8,15 +8,17 @@ gives None and a log line, never a failed generation), and a one-line summary in
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from PIL import Image
 
 from . import i18n
 from .errors import ValidationError, ZImageError
 from .ocr import OcrReader, shared_reader
-from .textcheck import SpanStatus, TextVerdict, expected_spans
+from .outputs import SavedImage, with_text_check
+from .textcheck import LINE_SEPARATOR, SpanStatus, TextVerdict, best_index, expected_spans, ranking
 
 log = logging.getLogger(__name__)
 QUOTE = "“{}”"
@@ -29,7 +31,7 @@ def open_image(path: str | Path) -> Image.Image:
             image.load()
             return image.copy()  # keeps image.info, where the PNG text chunks are
     except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise ValidationError("This file is not a readable image.", code="bad_image") from error
+        raise ValidationError(f"Cannot read {path} as an image.", code="image_file", path=str(path)) from error
 
 
 def expected_from_metadata(image: Image.Image) -> tuple[str, ...]:
@@ -40,6 +42,69 @@ def expected_from_metadata(image: Image.Image) -> tuple[str, ...]:
         return expected_spans(read_request(image).prompt)
     except ZImageError:
         return ()
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """One image file checked by `python -m zimage check`, and where its expected text came from."""
+
+    path: str
+    expected: tuple[str, ...]
+    source: str  # "expect" (given on the command line), "metadata" (the PNG's prompt) or "none"
+    verdict: TextVerdict
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    files: tuple[FileCheck, ...]
+
+    @property
+    def any_missing(self) -> bool:
+        return any(item.verdict.missing for item in self.files)
+
+    @property
+    def best(self) -> str | None:
+        index = best_index([item.verdict for item in self.files])
+        return None if index is None else self.files[index].path
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"images": [{"path": item.path, "expected": list(item.expected), "expected_from": item.source,
+                            **item.verdict.to_dict()} for item in self.files],
+                "best": self.best, "any_missing": self.any_missing}
+
+
+def check_files(paths: Sequence[str | Path], expect: Sequence[str], reader: OcrReader | None = None) -> CheckReport:
+    """Proof-read image files against `expect`, or else against the quoted text of each PNG's stored prompt.
+
+    Every file is read (the text read is reported even with nothing to expect); an unreadable file or a failing
+    OCR is a ZImageError, shown as one line.
+    """
+    reader = reader or shared_reader()
+    given = tuple(dict.fromkeys(text.strip() for text in expect if text.strip()))
+    files = []
+    for path in paths:
+        image = open_image(path)
+        expected = given or expected_from_metadata(image)
+        source = "expect" if given else ("metadata" if expected else "none")
+        try:
+            verdict = reader.check(image, expected)
+        except Exception as error:  # noqa: BLE001 - onnxruntime's errors become one clear line
+            log.exception("OCR failed on %s", path)
+            raise ZImageError(f"The OCR failed on {path} ({type(error).__name__}).", code="ocr_failed",
+                              path=str(path), reason=type(error).__name__) from error
+        files.append(FileCheck(str(path), expected, source, verdict))
+    return CheckReport(tuple(files))
+
+
+def report_lines(report: CheckReport, lang: str = i18n.DEFAULT_LANGUAGE) -> list[str]:
+    """What `python -m zimage check` prints: per file its verdict and the text read, then the best file."""
+    lines = []
+    for item in report.files:
+        lines.append(f"{item.path}: {summary(item.verdict, lang)}")
+        lines.append(f"  read: {LINE_SEPARATOR.join(item.verdict.read) or '(nothing)'}")
+    if len(report.files) > 1 and report.best:
+        lines.append(f"Best: {report.best}")
+    return lines
 
 
 def check_images(images: Sequence[Image.Image], expected: Sequence[str],
@@ -56,6 +121,18 @@ def check_images(images: Sequence[Image.Image], expected: Sequence[str],
             log.exception("Text check failed")
             verdicts.append(None)
     return verdicts
+
+
+def check_saved(saved: Sequence[SavedImage], prompt: str, reader: OcrReader | None = None) -> list[SavedImage]:
+    """Proof-read saved images against the prompt's quoted spans, record each verdict in its PNG, and return the
+    items best-reading first (ties keep seed order). A prompt without quotes returns them unchanged, with no OCR."""
+    expected = expected_spans(prompt)
+    if not expected:
+        return list(saved)
+    images = [open_image(item.path) for item in saved]
+    checked = [item if verdict is None else with_text_check(item, image, verdict)
+               for item, image, verdict in zip(saved, images, check_images(images, expected, reader))]
+    return [checked[index] for index in ranking([item.text_check for item in checked])]
 
 
 def summary(verdict: TextVerdict | None, lang: str = i18n.DEFAULT_LANGUAGE) -> str:
