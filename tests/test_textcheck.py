@@ -78,6 +78,8 @@ def test_presets_quote_titles_so_the_check_expects_them_exactly():
     ("新年快乐！", "新年快乐!"),                   # full-width punctuation
     ("Rock & Roll, Inc.", "ROCK ROLL INC"),       # punctuation and symbols
     ("Cafe\u0301", "Café"),                        # decomposed vs composed accent
+    ("LEMON 2010", "LEM0N 2O1O"),                 # O and 0, which OCR confuses
+    ("Ol Island", "01 lsland"),                   # I, l and 1 likewise
 ])
 def test_tolerant_on_spacing_case_width_and_punctuation(written, read):
     assert normalise(written) == normalise(read)
@@ -93,6 +95,17 @@ def test_tolerant_on_spacing_case_width_and_punctuation(written, read):
 def test_strict_on_the_characters_themselves(written, read):
     verdict = judge([written], [read], READABLE | frozenset("门門东"), "test")
     assert verdict.missing == (written,)
+
+
+def test_reading_order_keeps_a_tilted_line_together():
+    from zimage.ocr import reading_order
+
+    def box(left, top, right, bottom):
+        return [[left, top], [right, top], [right, bottom], [left, bottom]]
+
+    # A line tilted a few degrees: its right-hand word sits 30 px higher, but still on the same line.
+    found = [(box(600, 470, 900, 560), "Hotel"), (box(100, 500, 500, 590), "Fire"), (box(100, 800, 500, 850), "2027")]
+    assert reading_order(found) == ("Fire", "Hotel", "2027")
 
 
 def test_a_wrapped_title_is_found_across_lines():
@@ -239,4 +252,5 @@ def test_concurrent_reads_agree(reader):
         thread.start()
     for thread in threads:
         thread.join()
-    assert [normalise(" ".join(results[i])) for i in range(4)] == ["新年快乐", "coffee", "春节", "open24h"]
+    expected = ["新年快乐", "COFFEE", "春节", "OPEN 24H"]
+    assert [normalise(" ".join(results[i])) for i in range(4)] == [normalise(text) for text in expected]

@@ -15,7 +15,10 @@ from .selection import Selection
 from .updates import merge_updates, unique
 
 GENERATE_DOC = ("Generate images with Z-Image-Turbo. " + limits_text() +
-                " Returns the PNG images (each captioned with its seed) and a JSON object with the seeds and the model.")
+                " Returns the PNG images (each captioned with its seed) and a JSON object with the seeds and the model."
+                " When the prompt quotes text (\"...\", “...”, 「...」, 『...』), each image is proof-read by OCR:"
+                " the images come best-reading first, and the JSON holds each image's verdict (text_checks) and"
+                " best_seed.")
 SHARE_URL_JS = "(q) => q ? window.location.origin + window.location.pathname + '?' + q : ''"
 COPY_JS = "(url) => { if (url && navigator.clipboard) { navigator.clipboard.writeText(url).catch(() => {}); } return url; }"
 BROWSER_LANGUAGE_JS = "(lang, preset) => [navigator.language || 'en', preset]"

@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any
+from typing import Any, Iterator
 
 import gradio as gr
 
 from zimage import i18n
 from zimage.errors import CancelledError, ZImageError
 from zimage.outputs import SavedImage, prune, save
+from zimage.proofread import check_saved
 from zimage.request import GenerationRequest, random_seed
+from zimage.textcheck import best_index, expected_spans
 
 from . import notices
 from .services import Services, StepProgress, client_id, session_id
@@ -24,6 +26,30 @@ def gallery_items(entries: list[dict]) -> list[tuple[str, str]]:
     return [(entry["path"], SavedImage.from_dict(entry).caption) for entry in entries]
 
 
+def answer(req: GenerationRequest, saved: list[SavedImage]) -> tuple:
+    """The gallery, the API's info and the entries for history. Once checked, the first image reads best and
+    its caption is starred; info["text_checks"] holds each image's verdict (None: not checked)."""
+    entries = [item.to_dict() for item in saved]
+    gallery = gallery_items(entries)
+    best = best_index([item.text_check for item in saved])
+    if best is not None:
+        gallery[best] = (gallery[best][0], f"★ {gallery[best][1]}")
+    info = {"seeds": [item.request.seed for item in saved], "width": req.width, "height": req.height,
+            "model": saved[0].model.to_dict() if saved else {},
+            "text_checks": [entry["text_check"] for entry in entries],
+            "best_seed": saved[best].request.seed if best is not None else None}
+    return gallery, info, entries
+
+
+def proofread_quietly(saved: list[SavedImage], prompt: str) -> list[SavedImage]:
+    """The images proof-read and ranked; if the check itself breaks, the images as they were (logged)."""
+    try:
+        return check_saved(saved, prompt)
+    except Exception:  # noqa: BLE001 - the images are already shown; a failed check must not turn into an error
+        log.exception("Text check failed")
+        return saved
+
+
 class Generation:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -33,8 +59,12 @@ class Generation:
 
     def generate(self, prompt: str, width: float, height: float, seed: float, count: float, steps: float,
                  shift: float, lang: str = "en", request: gr.Request = None,
-                 progress: gr.Progress = gr.Progress()) -> tuple:
-        """The /generate endpoint and the Generate button: validate, rate-limit, run, save."""
+                 progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
+        """The /generate endpoint and the Generate button: validate, rate-limit, run, save, then proof-read.
+
+        A generator: the images go out as soon as they are saved; when the prompt quotes text, a second answer
+        follows with each image's text verdict, best-reading image first. API callers get the final answer.
+        """
         try:
             req = GenerationRequest(prompt=prompt, width=width, height=height, seed=seed, count=count, steps=steps,
                                     shift=shift)
@@ -47,10 +77,9 @@ class Generation:
             log.exception("Unexpected failure")
             raise notices.user_error(ZImageError(f"Unexpected error ({type(error).__name__}).", code="error"),
                                      lang) from None
-        entries = [item.to_dict() for item in saved]
-        info = {"seeds": [item.request.seed for item in saved], "width": req.width, "height": req.height,
-                "model": saved[0].model.to_dict() if saved else {}}
-        return gallery_items(entries), info, entries
+        yield answer(req, saved)
+        if expected_spans(req.prompt):
+            yield answer(req, proofread_quietly(saved, req.prompt))
 
     def _run(self, req: GenerationRequest, http: gr.Request | None, progress: Any) -> list[SavedImage]:
         services, session = self.services, session_id(http)
@@ -69,11 +98,12 @@ class Generation:
         return saved
 
     def autorun_generate(self, autorun: bool, *values: Any, request: gr.Request = None,
-                         progress: gr.Progress = gr.Progress()) -> tuple:
+                         progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
         """A share link's run, right after the page fills its fields."""
         if not autorun:
-            return gr.skip(), gr.skip(), []
-        return self.generate(*values, request=request, progress=progress)
+            yield gr.skip(), gr.skip(), []
+            return
+        yield from self.generate(*values, request=request, progress=progress)
 
     def add_history(self, last_run: list[dict], history: list[dict]) -> tuple:
         if not last_run:

@@ -68,11 +68,35 @@ class OcrReader:
         engine = self._loaded()
         with self._run_lock:
             result, _timings = engine(prepared)
-        return tuple(str(text) for _box, text, _score in (result or ()))
+        return reading_order([(box, str(text)) for box, text, _score in (result or ())])
 
     def check(self, image: Image.Image, expected: Sequence[str]) -> TextVerdict:
         """Proof-read one image against the expected spans (see zimage/textcheck.py for the rule)."""
         return textcheck.judge(expected, self.read(image), self.readable, self.version)
+
+
+def reading_order(found: Sequence[tuple[Sequence[Sequence[float]], str]]) -> tuple[str, ...]:
+    """Texts in reading order: boxes that overlap vertically by half the shorter one's height share a line (so
+    slightly rotated words stay together), lines go top to bottom, and boxes within a line left to right.
+
+    RapidOCR's own order compares box corners within 10 px, which splits a tilted line and can put its second
+    word first.
+    """
+    spans = sorted(((min(y for _x, y in box), max(y for _x, y in box), min(x for x, _y in box), text)
+                    for box, text in found), key=lambda span: (span[0] + span[1]) / 2)
+    lines: list[list[tuple[float, float, float, str]]] = []
+    for span in spans:
+        top, bottom = span[0], span[1]
+        for line in lines:
+            line_top, line_bottom = min(s[0] for s in line), max(s[1] for s in line)
+            overlap = min(bottom, line_bottom) - max(top, line_top)
+            if overlap >= 0.5 * min(bottom - top, line_bottom - line_top):
+                line.append(span)
+                break
+        else:
+            lines.append([span])
+    lines.sort(key=lambda line: min(s[0] for s in line))
+    return tuple(span[3] for line in lines for span in sorted(line, key=lambda s: s[2]))
 
 
 def prepare(image: Image.Image) -> Image.Image:

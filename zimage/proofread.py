@@ -68,7 +68,7 @@ class CheckReport:
         return None if index is None else self.files[index].path
 
     def to_dict(self) -> dict[str, Any]:
-        return {"images": [{"path": item.path, "expected": list(item.expected), "expected_from": item.source,
+        return {"images": [{"image": item.path, "expected": list(item.expected), "expected_from": item.source,
                             **item.verdict.to_dict()} for item in self.files],
                 "best": self.best, "any_missing": self.any_missing}
 
