@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -103,9 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     from zimage.config import Settings
     from zimage.engine import Engine
 
-    settings = Settings.from_env()
-    engine = Engine(replace(settings, model=args.model) if args.model else settings)
-    model = engine.load()
+    engine = Engine(Settings.from_env().with_overrides(model=args.model), retry_hint=False)
+    model = engine.load().info
     reader = OcrReader()
     wanted = set(filter(None, args.presets.split(",")))
     runs = []
@@ -118,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[text_accuracy] {preset.id}/{lang}: {title}", file=sys.stderr, flush=True)
                 runs.append({"preset": preset.id, "lang": lang, "title": title, "subtitle": subtitle,
                              **run_prompt(engine, reader, prompt, args.seeds, args.size)})
-    report = {"model": model.describe(),
+    report = {"model": model.to_dict(),
               "ocr": reader.version, "seeds": args.seeds, "size": "x".join(map(str, args.size)),
               "generate_s": round(sum(run["generate_s"] for run in runs), 1),
               "ocr_s": round(sum(run["ocr_s"] for run in runs), 1), "table": summarise(runs), "runs": runs}
