@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import torch
 
-from .config import MEMORY_MODES
+from .config import MEMORY_MODES, on_zero_gpu
 from .errors import unknown_choice
 
 log = logging.getLogger(__name__)
@@ -78,8 +78,11 @@ def footprint(pipe: Any, fp8_filter: Callable[[torch.nn.Module, str], bool] | No
 
 
 def choose_memory_mode(device: str | torch.device, needs: Footprint) -> str:
-    """The "auto" choice: by free VRAM against `needs` on CUDA, "full" elsewhere (CPU and MPS share RAM)."""
+    """The "auto" choice: by free VRAM against `needs` on CUDA; "full" on ZeroGPU and where CPU and GPU share
+    memory (CPU, MPS)."""
     target = torch.device(device)
+    if on_zero_gpu():
+        return "full"  # the main process only emulates CUDA; spaces moves every weight into the worker's GPU
     if target.type != "cuda" or not torch.cuda.is_available():
         return "full"
     free_gib = torch.cuda.mem_get_info(target)[0] / GIB
