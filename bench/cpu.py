@@ -60,7 +60,7 @@ def median(values: list[float]) -> float:
 
 def cache_dir() -> Path:
     """The tiny model lives where the app and the CLI look for it: ZIMAGE_CACHE_DIR or ~/.cache/zimage."""
-    from zimage.tiny import default_cache_dir
+    from zimage.config import default_cache_dir
 
     return default_cache_dir()
 
@@ -368,7 +368,7 @@ def run_overhead(runs: int, work: Path, threads: int | None = None) -> dict[str,
 def _overhead(runs: int, work: Path, app_env: dict[str, str]) -> dict[str, Any]:
     from gradio_client import Client
 
-    from zimage.results import save_results
+    from zimage.outputs import save as save_results
 
     with closing(App(work, GRADIO_PROFILING="1", **app_env)) as app:
         engine = direct_engine(work)  # loads while the app boots; nothing before the warm-up is timed

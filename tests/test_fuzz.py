@@ -29,14 +29,14 @@ FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCh
 
 SCALARS = st.one_of(
     st.text(max_size=30),
-    st.integers(min_value=-(10**30), max_value=10**30),  # larger ints hit a known request.py bug, see below
+    st.integers(min_value=-(10**400), max_value=10**400),  # far past float range: must still be a clean error
     st.floats(allow_nan=True, allow_infinity=True),
     st.booleans(),
     st.none(),
 )
 VALUES = st.one_of(SCALARS, st.lists(SCALARS, max_size=3))
 NUMBER_TEXT = st.one_of(
-    st.integers(min_value=-(10**12), max_value=10**12).map(str),
+    st.integers(min_value=-(10**120), max_value=10**120).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(str),
     st.sampled_from(["", " 9 ", "+16", "1e3", "0x10", "1_024", "１０２４", "²", "-0", "nan", "-inf", "3.0"]),
 )
@@ -150,7 +150,7 @@ def valid_requests(draw):
 @given(valid_requests())
 def test_share_link_round_trip(request):
     try:
-        expected = request.validated().single(0)
+        expected = request.single(0)
     except ValidationError:
         assume(False)  # whitespace-only prompt
     assert sharelink.parse_query(parse_qs(sharelink.build_query(expected))) == expected

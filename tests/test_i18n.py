@@ -35,8 +35,8 @@ def test_browser_locale_maps_to_a_ui_language(browser, expected):
 
 def test_validation_errors_are_translated_with_their_values():
     with pytest.raises(ValidationError) as caught:
-        GenerationRequest("x", width=1000).validated()
-    assert i18n.error_message(caught.value, "zh") == "宽度 必须是 16 的倍数，当前为 1000。"
+        GenerationRequest("x", width=1000)
+    assert i18n.error_message(caught.value, "zh") == "宽度必须是 16 的倍数，当前为 1000。"
     assert i18n.error_message(caught.value, "en") == "width must be a multiple of 16, got 1000."
 
 

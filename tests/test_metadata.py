@@ -7,9 +7,10 @@ from PIL import Image, PngImagePlugin
 
 from zimage.errors import ValidationError
 from zimage.metadata import format_parameters, parse_parameters, read_request, save_png
+from zimage.model_info import ModelInfo
 from zimage.request import GenerationRequest
 
-MODEL = {"model_id": "Tongyi-MAI/Z-Image-Turbo", "revision": "abc123"}
+MODEL = ModelInfo("Tongyi-MAI/Z-Image-Turbo", "abc123", model_hash="0123456789")
 PROMPTS = [
     "a cat",
     '一张红色的春节海报，标题写着"新年快乐"，下方小字「万事如意」',
@@ -19,7 +20,7 @@ PROMPTS = [
 
 @pytest.mark.parametrize("prompt", PROMPTS)
 def test_png_metadata_round_trips(tmp_path, prompt):
-    request = GenerationRequest(prompt, width=1152, height=896, seed=4294967295, steps=12, shift=4.5).validated()
+    request = GenerationRequest(prompt, width=1152, height=896, seed=4294967295, steps=12, shift=4.5)
     path = save_png(Image.new("RGB", (8, 8)), request, MODEL, tmp_path / "x.png")
     assert read_request(path) == request
     with Image.open(path) as image:
@@ -31,7 +32,7 @@ def test_png_metadata_round_trips(tmp_path, prompt):
 
 @pytest.mark.parametrize("prompt", PROMPTS)
 def test_a1111_parameters_alone_parse_back(prompt):
-    request = GenerationRequest(prompt, width=720, height=1280, seed=5, steps=9, shift=3.0).validated()
+    request = GenerationRequest(prompt, width=720, height=1280, seed=5, steps=9, shift=3.0)
     assert parse_parameters(format_parameters(request, MODEL)) == request
 
 

@@ -1,35 +1,47 @@
-"""Command line: `python -m zimage generate "prompt" --seed 42 --count 4 --size 1024x1024 --out DIR`."""
+"""Command line: `python -m zimage generate "prompt" --seed 42 --count 4 --size 1024x1024 --out DIR`.
+
+Bad input of any kind, in any flag, prints one `Error: ...` line and exits with code 1.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import random
 import sys
+import warnings
 from pathlib import Path
+from typing import NoReturn
 
-from .config import DEVICES, MEMORY_MODES, Settings
-from .errors import ZImageError
-from .request import DEFAULT_SHIFT, DEFAULT_STEPS, MAX_SEED, GenerationRequest, parse_size
+from .errors import ValidationError, ZImageError
+from .flags import add_engine_flags, settings_from_args
+from .request import (DEFAULT_SHIFT, DEFAULT_SIDE, DEFAULT_STEPS, MAX_COUNT, MAX_SEED, MAX_SHIFT, MAX_SIDE,
+                      MAX_STEPS, MIN_COUNT, MIN_SHIFT, MIN_SIDE, MIN_STEPS, SIDE_MULTIPLE, TURBO_STEPS,
+                      GenerationRequest, parse_size, random_seed)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake as our one-line error instead of usage text and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ValidationError(f"{message[0].upper()}{message[1:]}. See `{self.prog} --help`.", code="usage")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m zimage", description="Make images with Z-Image-Turbo.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="python -m zimage", description="Make images with Z-Image-Turbo.")
+    parser.add_argument("--verbose", action="store_true", help="show library warnings and log lines")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     gen = commands.add_parser("generate", help="generate PNGs from a prompt")
     gen.add_argument("prompt")
-    gen.add_argument("--seed", type=int, help="first seed (default: random); image i uses seed+i")
-    gen.add_argument("--count", type=int, default=1, help="images, with consecutive seeds (1-8)")
-    gen.add_argument("--size", default="1024x1024", help="WIDTHxHEIGHT, multiples of 16 in [256, 2048]")
-    gen.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="inference steps (Turbo: 9)")
-    gen.add_argument("--shift", type=float, default=DEFAULT_SHIFT, help="scheduler time shift (1-10)")
+    # Numbers are read as text and checked by the request, so every bad value gets the same message as the app.
+    gen.add_argument("--seed", help=f"first seed, 0 to {MAX_SEED} (default: random); image i uses seed+i")
+    gen.add_argument("--count", default=1, help=f"images, with consecutive seeds ({MIN_COUNT}-{MAX_COUNT})")
+    gen.add_argument("--size", default=f"{DEFAULT_SIDE}x{DEFAULT_SIDE}",
+                     help=f"WIDTHxHEIGHT, multiples of {SIDE_MULTIPLE} in [{MIN_SIDE}, {MAX_SIDE}]")
+    gen.add_argument("--steps", default=DEFAULT_STEPS,
+                     help=f"inference steps, {MIN_STEPS}-{MAX_STEPS} (Turbo: {TURBO_STEPS})")
+    gen.add_argument("--shift", default=DEFAULT_SHIFT, help=f"scheduler time shift ({MIN_SHIFT:g}-{MAX_SHIFT:g})")
     gen.add_argument("--out", type=Path, default=Path("outputs"), help="output folder")
-    gen.add_argument("--model", help="auto, tiny, a hub id or a local diffusers folder (env ZIMAGE_MODEL)")
-    gen.add_argument("--device", choices=DEVICES)
-    gen.add_argument("--memory", choices=MEMORY_MODES, help="full, offload (16 GB cards), sequential")
-    gen.add_argument("--attention", help="attention backend: auto, native, flash, _flash_3, ...")
-    gen.add_argument("--compile", action="store_true", default=None, help="regional torch.compile")
-    gen.add_argument("--fp8", action="store_true", default=None, help="fp8 weights via torchao")
+    add_engine_flags(gen)
     info = commands.add_parser("info", help="print the settings stored in a PNG")
     info.add_argument("png", type=Path)
     return parser
@@ -37,22 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _generate(args: argparse.Namespace) -> int:
     from .engine import Engine
-    from .outputs import save_all
+    from .outputs import save
 
     width, height = parse_size(args.size)
-    seed = random.randint(0, MAX_SEED - 8) if args.seed is None else args.seed
+    seed = random_seed() if args.seed is None else args.seed
     request = GenerationRequest(prompt=args.prompt, width=width, height=height, seed=seed, count=args.count,
-                                steps=args.steps, shift=args.shift).validated()
-    settings = Settings.from_env().with_overrides(
-        model=args.model, device=args.device, memory=args.memory, attention=args.attention,
-        compile=args.compile, fp8=args.fp8,
-    )
-    engine = Engine(settings)
-    loaded = engine.load()
-    if loaded.source.is_tiny:
+                                steps=args.steps, shift=args.shift)
+    engine = Engine(settings_from_args(args), retry_hint=False)
+    if engine.load().info.is_tiny:
         print("Note: using the tiny random-weights demo model; its images are noise by design.", file=sys.stderr)
-    for path in save_all(engine.generate(request), args.out):
-        print(path)
+    for item in save(engine.generate(request), args.out):
+        print(item.path)
     return 0
 
 
@@ -71,16 +78,22 @@ class _OneLineFormatter(logging.Formatter):
         return ""
 
 
-def _setup_logging() -> None:
+def _quiet_libraries(verbose: bool) -> None:
+    """Keep library notices (diffusers' "experimental feature" warnings and the like) out of the terminal."""
     handler = logging.StreamHandler()
     handler.setFormatter(_OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
+    if verbose:
+        return
+    warnings.filterwarnings("ignore")
+    for name in ("diffusers", "transformers", "torch", "huggingface_hub"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    _setup_logging()
     try:
+        args = build_parser().parse_args(argv)
+        _quiet_libraries(args.verbose)
         return _generate(args) if args.command == "generate" else _info(args)
     except ZImageError as error:
         print(f"Error: {error}", file=sys.stderr)

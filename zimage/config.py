@@ -36,7 +36,8 @@ def on_zero_gpu() -> bool:
     return os.environ.get("SPACES_ZERO_GPU", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def _cache_root() -> Path:
+def default_cache_dir() -> Path:
+    """Where the tiny model and the model-hash cache live (ZIMAGE_CACHE_DIR)."""
     return Path(_env("ZIMAGE_CACHE_DIR", str(Path.home() / ".cache" / "zimage")))
 
 
@@ -53,8 +54,8 @@ class Settings:
     fp8: bool = False
     warmup: str = "auto"
     hub_timeout: float = 3.0
-    cache_dir: Path = field(default_factory=_cache_root)
-    output_dir: Path = field(default_factory=lambda: _cache_root() / "outputs")
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    output_dir: Path = field(default_factory=lambda: default_cache_dir() / "outputs")
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -68,8 +69,8 @@ class Settings:
             fp8=_env_bool("ZIMAGE_FP8"),
             warmup=_env("ZIMAGE_WARMUP", "auto").lower(),
             hub_timeout=_env_number("ZIMAGE_HUB_TIMEOUT", 3.0),
-            cache_dir=_cache_root(),
-            output_dir=Path(_env("ZIMAGE_OUTPUT_DIR", str(_cache_root() / "outputs"))),
+            cache_dir=default_cache_dir(),
+            output_dir=Path(_env("ZIMAGE_OUTPUT_DIR", str(default_cache_dir() / "outputs"))),
         ).checked()
 
     def with_overrides(self, **values: object) -> "Settings":

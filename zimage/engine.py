@@ -1,4 +1,4 @@
-"""The cached pipeline: loaded once per process, lazily and thread-safely, and retried after a failure."""
+"""The in-process runner: one cached pipeline, loaded once, lazily and thread-safely, retried after a failure."""
 
 from __future__ import annotations
 
@@ -6,59 +6,62 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any
 
-from .config import Settings
+from .cancel import CancelToken
+from .config import Settings, on_zero_gpu
 from .devices import free_memory, pick_device, pick_dtype
 from .errors import ModelLoadError, ZImageError
+from .model_info import ModelInfo, ModelStatus
+from .modelhash import short_hash
 from .request import GenerationRequest
-from .source import ModelSource, resolve
+from .runner import GeneratedImage, ProgressFn
+from .source import local_folder, resolve
 
 log = logging.getLogger(__name__)
 
-ProgressFn = Callable[[int, int], None]
 
-
-@dataclass
+@dataclass(frozen=True)
 class LoadedModel:
-    """A ready pipeline and the facts about it that the UI, the metadata and the benchmarks report."""
+    """A ready pipeline and the facts about it."""
 
     pipe: Any
-    source: ModelSource
-    device: str
-    dtype: str
-    memory_mode: str
-    attention: str
-    compiled: bool = False
-    fp8: bool = False
-    load_seconds: float = 0.0
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "model_id": self.source.model_id, "revision": self.source.revision, "is_tiny": self.source.is_tiny,
-            "fallback_reason": self.source.fallback_reason, "device": self.device, "dtype": self.dtype,
-            "memory_mode": self.memory_mode, "attention": self.attention, "compiled": self.compiled,
-            "fp8": self.fp8, "load_seconds": round(self.load_seconds, 2),
-        }
+    info: ModelInfo
 
 
 class Engine:
-    """One pipeline per process. `generate` serves the UI, the API and the CLI alike."""
+    """One pipeline per process; satisfies `zimage.runner.Runner` for the UI, the API and the CLI alike."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, retry_hint: bool = True) -> None:
         self.settings = settings
+        # The app retries a failed load on the next request; a one-shot CLI run does not, so it says nothing of it.
+        self.retry_hint = retry_hint
         self._load_lock = threading.Lock()
         # The pipeline keeps per-call state (scheduler step index, interrupt flag), so calls take turns.
-        self.run_lock = threading.Lock()
+        self._run_lock = threading.Lock()
         self._loaded: LoadedModel | None = None
-        self.last_error: str = ""
+        self._last_error = ""
 
     @property
     def loaded(self) -> LoadedModel | None:
         return self._loaded
+
+    def status(self) -> ModelStatus:
+        if self._loaded is not None:
+            return ModelStatus("ready", self._loaded.info)
+        if self._last_error:
+            return ModelStatus("failed", error=self._last_error, expects_tiny=self.settings.model == "tiny")
+        return ModelStatus("loading", expects_tiny=self.settings.model == "tiny")
+
+    def start(self) -> None:
+        threading.Thread(target=self._load_quietly, name="zimage-load", daemon=True).start()
+
+    def _load_quietly(self) -> None:
+        try:
+            self.load()
+        except ZImageError as error:  # shown in the status line; the next request retries
+            log.error("Background model load failed: %s", error)
 
     def load(self) -> LoadedModel:
         """Return the pipeline, loading it on first use. A failure is reported and retried next time."""
@@ -68,32 +71,33 @@ class Engine:
             if self._loaded is None:
                 try:
                     self._loaded = load_model(self.settings)
-                    self.last_error = ""
+                    self._last_error = ""
                 except ZImageError as error:  # a missing folder, a bad hub id: the reason is already clear
-                    self.last_error = str(error).rstrip(".")
-                    raise _load_failed(self.last_error) from error
+                    self._last_error = str(error).rstrip(".")
+                    raise self._load_failed() from error
                 except Exception as error:  # noqa: BLE001 - turned into a message the user can act on
                     log.exception("Model load failed")
-                    self.last_error = f"{type(error).__name__}: {error}"[:300]
+                    self._last_error = f"{type(error).__name__}: {error}"[:300]
                     free_memory()
-                    raise _load_failed(self.last_error) from error
+                    raise self._load_failed() from error
         return self._loaded
 
+    def _load_failed(self) -> ModelLoadError:
+        reason = self._last_error
+        if not self.retry_hint:
+            return ModelLoadError(f"The model could not be loaded ({reason}).", code="model_load_once", reason=reason)
+        # Nothing is cached on failure, so the message can promise a retry: fixing the folder fixes the app.
+        return ModelLoadError(f"The model could not be loaded ({reason}). It will be retried on the next request.",
+                              code="model_load", reason=reason)
+
     def generate(self, request: GenerationRequest, progress: ProgressFn | None = None,
-                 cancel: threading.Event | None = None) -> list:
-        """Validate, load and run one request; see `zimage.generate.run`."""
+                 cancel: CancelToken | None = None) -> list[GeneratedImage]:
+        """Load (once) and run one request; see `zimage.generate.run`."""
         from .generate import run
 
-        checked = request.validated()
         loaded = self.load()
-        with self.run_lock:
-            return run(loaded, checked, progress=progress, cancel=cancel)
-
-
-def _load_failed(reason: str) -> ModelLoadError:
-    # Nothing is cached on failure, so the message can promise a retry: fixing the folder fixes the app.
-    return ModelLoadError(f"The model could not be loaded ({reason}). It will be retried on the next request.",
-                          code="model_load", reason=reason)
+        with self._run_lock:
+            return run(loaded, request, progress=progress, cancel=cancel)
 
 
 def load_model(settings: Settings) -> LoadedModel:
@@ -117,18 +121,16 @@ def load_model(settings: Settings) -> LoadedModel:
     attention = speed.set_attention_backend(pipe.transformer, settings.attention)
     fp8 = settings.fp8 and speed.quantize_fp8(pipe.transformer)
     compiled = settings.compile and speed.compile_repeated_blocks(pipe.transformer)
-    loaded = LoadedModel(pipe, source, device, str(dtype).removeprefix("torch."), memory_mode, attention,
-                         compiled=compiled, fp8=fp8)
-    if settings.warmup == "on" or (settings.warmup == "auto" and device == "cuda"):
+    if settings.warmup == "on" or (settings.warmup == "auto" and device == "cuda" and not on_zero_gpu()):
+        # On ZeroGPU the main process only emulates CUDA; a warm-up there would run without a GPU.
         # A compiled model recompiles for each new shape, so warm it up at the size people use most.
         side = 1024 if compiled else 256
-        loaded.extras["warmup_seconds"] = speed.warm_up(pipe, device, height=side, width=side)
-    loaded.load_seconds = time.perf_counter() - started
-    log.info("Model ready in %.1f s: %s", loaded.load_seconds, loaded.describe())
-    return loaded
-
-
-@lru_cache(maxsize=1)
-def default_engine() -> Engine:
-    """The process-wide engine, configured from the environment."""
-    return Engine(Settings.from_env())
+        speed.warm_up(pipe, device, height=side, width=side)
+    info = ModelInfo(
+        model_id=source.model_id, revision=source.revision, is_tiny=source.is_tiny,
+        fallback_reason=source.fallback_reason, device=device, dtype=str(dtype).removeprefix("torch."),
+        memory_mode=memory_mode, attention=attention, compiled=compiled, fp8=fp8,
+        load_seconds=round(time.perf_counter() - started, 2), model_hash=short_hash(local_folder(source), settings.cache_dir),
+    )
+    log.info("Model ready in %.1f s: %s", info.load_seconds, info)
+    return LoadedModel(pipe, info)

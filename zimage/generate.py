@@ -3,29 +3,20 @@
 from __future__ import annotations
 
 import logging
-import threading
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
-from PIL import Image
 
+from .cancel import CancelToken
 from .devices import free_memory
 from .errors import CancelledError, GenerationError
-from .request import GenerationRequest
+from .request import GUIDANCE_SCALE, GenerationRequest
+from .runner import GeneratedImage, ProgressFn
+
+if TYPE_CHECKING:
+    from .engine import LoadedModel
 
 log = logging.getLogger(__name__)
-
-GUIDANCE_SCALE = 0.0  # Turbo is distilled without CFG; negative prompts do nothing.
-
-
-@dataclass(frozen=True)
-class GeneratedImage:
-    """One image and the single-image request that makes it again."""
-
-    image: Image.Image
-    request: GenerationRequest
-    model: dict[str, Any]
 
 
 def set_shift(pipe: Any, shift: float) -> None:
@@ -44,10 +35,12 @@ def generators(request: GenerationRequest) -> list[torch.Generator]:
     return [torch.Generator("cpu").manual_seed(request.seed + i) for i in range(request.count)]
 
 
-def _step_callback(progress: Callable[[int, int], None] | None, cancel: threading.Event | None, total: int):
+def step_callback(progress: ProgressFn | None, cancel: CancelToken | None, total: int):
+    """diffusers' per-step hook: stop between steps when asked, and report progress."""
+
     def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict) -> dict:
-        if cancel is not None and cancel.is_set():
-            raise CancelledError("Stopped.", code="cancelled")
+        if cancel is not None:
+            cancel.raise_if_set()
         if progress is not None:
             progress(step + 1, total)
         return tensors
@@ -55,9 +48,9 @@ def _step_callback(progress: Callable[[int, int], None] | None, cancel: threadin
     return on_step_end
 
 
-def run(loaded: Any, request: GenerationRequest, progress: Callable[[int, int], None] | None = None,
-        cancel: threading.Event | None = None) -> list[GeneratedImage]:
-    """Run a validated request on a loaded model. Every failure leaves the pipeline usable."""
+def run(loaded: LoadedModel, request: GenerationRequest, progress: ProgressFn | None = None,
+        cancel: CancelToken | None = None) -> list[GeneratedImage]:
+    """Run a request on a loaded model. Every failure leaves the pipeline usable."""
     pipe = loaded.pipe
     set_shift(pipe, request.shift)
     try:
@@ -66,13 +59,13 @@ def run(loaded: Any, request: GenerationRequest, progress: Callable[[int, int], 
                 prompt=request.prompt, width=request.width, height=request.height,
                 num_inference_steps=request.steps, guidance_scale=GUIDANCE_SCALE,
                 num_images_per_prompt=request.count, generator=generators(request),
-                callback_on_step_end=_step_callback(progress, cancel, request.steps),
+                callback_on_step_end=step_callback(progress, cancel, request.steps),
             )
     except CancelledError:
-        _recover(pipe)
+        recover(pipe)
         raise
     except torch.OutOfMemoryError as error:
-        _recover(pipe)
+        recover(pipe)
         raise GenerationError(
             f"Out of GPU memory at {request.width}x{request.height} x {request.count}. "
             "Try a smaller size or fewer images.",
@@ -80,14 +73,13 @@ def run(loaded: Any, request: GenerationRequest, progress: Callable[[int, int], 
         ) from error
     except Exception as error:  # noqa: BLE001 - logged in full, shown to the user as one line
         log.exception("Generation failed")
-        _recover(pipe)
+        recover(pipe)
         raise GenerationError(f"Generation failed ({type(error).__name__}). Please try again.",
                               code="generation", reason=type(error).__name__) from error
-    model = loaded.describe()
-    return [GeneratedImage(image, request.single(i), model) for i, image in enumerate(output.images)]
+    return [GeneratedImage(image, request.single(i), loaded.info) for i, image in enumerate(output.images)]
 
 
-def _recover(pipe: Any) -> None:
+def recover(pipe: Any) -> None:
     """Undo what an interrupted call leaves behind: offload hooks holding weights, cached GPU memory."""
     try:
         pipe.maybe_free_model_hooks()

@@ -6,24 +6,43 @@ import re
 from typing import Any
 
 from .assets import load_json
-from .errors import ZImageError
+from .errors import ZImageError, unknown_choice
 
 LANGUAGES = ("en", "zh")
 DEFAULT_LANGUAGE = "en"
-FIELD_NAMES_ZH = {"width": "宽度", "height": "高度", "seed": "种子", "count": "张数", "steps": "步数",
-                  "shift": "时间偏移", "prompt": "提示词", "title": "标题", "subtitle": "副标题"}
 
 
-def normalize_language(value: str | None) -> str:
-    """Map a browser locale such as "zh-CN" or "en-US" to a supported UI language."""
-    code = (value or "").strip().lower()
-    return "zh" if code.startswith("zh") else DEFAULT_LANGUAGE
+def _base(value: Any) -> str:
+    # Browser locales arrive as "zh-CN", "zh_TW" or "en-US"; only the language part matters.
+    return value.strip().split("-")[0].split("_")[0].lower() if isinstance(value, str) else ""
+
+
+def normalize_language(value: Any) -> str:
+    """Map any browser locale to a supported UI language, English when unsupported."""
+    base = _base(value)
+    return base if base in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def check_language(value: Any) -> str:
+    """Like `normalize_language`, but an unsupported language is an error (for explicit choices)."""
+    base = _base(value)
+    if base in LANGUAGES:
+        return base
+    raise unknown_choice("language", value, LANGUAGES, code="unknown_lang")
+
+
+def _strings(lang: str) -> dict[str, Any]:
+    return load_json("i18n/ui.json")[normalize_language(lang)]
 
 
 def text(key: str, lang: str = DEFAULT_LANGUAGE, **params: Any) -> str:
-    strings = load_json("i18n/ui.json")[normalize_language(lang)]
-    template = strings.get(key) or load_json("i18n/ui.json")[DEFAULT_LANGUAGE][key]
+    template = _strings(lang).get(key) or _strings(DEFAULT_LANGUAGE)[key]
     return _fill(template, params)
+
+
+def field_name(name: str, lang: str = DEFAULT_LANGUAGE) -> str:
+    """A request field's name as users read it in `lang`."""
+    return str(_strings(lang)["fields"].get(name, name))
 
 
 def error_message(error: ZImageError, lang: str = DEFAULT_LANGUAGE) -> str:
@@ -31,13 +50,12 @@ def error_message(error: ZImageError, lang: str = DEFAULT_LANGUAGE) -> str:
     lang = normalize_language(lang)
     if lang == DEFAULT_LANGUAGE:
         return error.message
-    templates = load_json("i18n/ui.json")[lang]["errors"]
-    template = templates.get(error.code)
+    template = _strings(lang)["errors"].get(error.code)
     if template is None:
         return error.message
     params = dict(error.params)
     if "field" in params:
-        params["field"] = FIELD_NAMES_ZH.get(str(params["field"]), params["field"])
+        params["field"] = field_name(str(params["field"]), lang)
     return _fill(template, {"message": error.message, **params})
 
 

@@ -12,6 +12,7 @@ from PIL import Image, PngImagePlugin
 
 from . import __version__
 from .errors import ValidationError
+from .model_info import ModelInfo
 from .request import GenerationRequest
 
 JSON_KEY = "zimage"
@@ -36,27 +37,29 @@ def _quote(value: Any) -> str:
     return json.dumps(text, ensure_ascii=False) if any(c in text for c in ',:"\n') else text
 
 
-def format_parameters(request: GenerationRequest, model: dict[str, Any]) -> str:
+def format_parameters(request: GenerationRequest, model: ModelInfo) -> str:
     """The A1111 `parameters` text that A1111, Forge, Civitai and most image viewers read."""
     pairs = {
         "Steps": request.steps, "Sampler": SAMPLER, "CFG scale": 0, "Seed": request.seed,
         "Size": f"{request.width}x{request.height}", "Shift": request.shift,
-        "Model": model.get("model_id", ""), "Model hash": model.get("revision", ""),
+        "Model": model.model_id, "Model hash": model.model_hash,
         "Version": f"zimage {__version__}",
     }
+    if not model.model_hash:
+        del pairs["Model hash"]  # an empty hash would match nothing in A1111 or Civitai
     return request.prompt + "\n" + ", ".join(f"{key}: {_quote(value)}" for key, value in pairs.items())
 
 
-def build_pnginfo(request: GenerationRequest, model: dict[str, Any]) -> PngImagePlugin.PngInfo:
+def build_pnginfo(request: GenerationRequest, model: ModelInfo) -> PngImagePlugin.PngInfo:
     info = PngImagePlugin.PngInfo()
     # add_text switches to an iTXt (UTF-8) chunk for non-Latin-1 text, so Chinese prompts survive.
     info.add_text(PARAMETERS_KEY, format_parameters(request, model))
-    payload = {"request": request.to_dict(), "model": model, "versions": package_versions()}
+    payload = {"request": request.to_dict(), "model": model.to_dict(), "versions": package_versions()}
     info.add_text(JSON_KEY, json.dumps(payload, ensure_ascii=False))
     return info
 
 
-def save_png(image: Image.Image, request: GenerationRequest, model: dict[str, Any], path: Path) -> Path:
+def save_png(image: Image.Image, request: GenerationRequest, model: ModelInfo, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path, format="PNG", pnginfo=build_pnginfo(request, model))
     return path

@@ -1,4 +1,4 @@
-"""Where generated PNGs go, how they are named, and how old ones are pruned so the disk cannot fill."""
+"""Saving outputs, in one place: PNGs with metadata, their names, and pruning so the disk cannot fill."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import logging
 import os
 import time
 from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-from .metadata import save_png
-
-if TYPE_CHECKING:
-    from .generate import GeneratedImage
+from .metadata import format_parameters, save_png
+from .model_info import ModelInfo
+from .request import GenerationRequest
+from .runner import GeneratedImage
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +27,37 @@ def unique_path(folder: Path, stem: str) -> Path:
     return path
 
 
-def save_all(results: list[GeneratedImage], folder: Path, prefix: str = "zimage") -> list[Path]:
+@dataclass(frozen=True)
+class SavedImage:
+    """One image on disk with its single-image request; this is what history and share links use."""
+
+    path: str
+    request: GenerationRequest
+    model: ModelInfo
+
+    @property
+    def caption(self) -> str:
+        return f"seed {self.request.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "request": self.request.to_dict(), "model": self.model.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SavedImage":
+        return cls(str(data["path"]), GenerationRequest(**data["request"]), ModelInfo.from_dict(data.get("model", {})))
+
+    def parameters_text(self) -> str:
+        return format_parameters(self.request, self.model)
+
+
+def save(results: list[GeneratedImage], folder: Path, prefix: str = "zimage") -> list[SavedImage]:
     """Save each image with its metadata as PREFIX-SEED.png, never overwriting an earlier file."""
     folder.mkdir(parents=True, exist_ok=True)
-    return [
-        save_png(item.image, item.request, item.model, unique_path(folder, f"{prefix}-{item.request.seed}"))
-        for item in results
-    ]
+    saved = []
+    for item in results:
+        path = save_png(item.image, item.request, item.model, unique_path(folder, f"{prefix}-{item.request.seed}"))
+        saved.append(SavedImage(str(path), item.request, item.model))
+    return saved
 
 
 def prune(folder: Path, max_age_seconds: float, max_total_bytes: int, now: float | None = None,

@@ -17,12 +17,11 @@ from typing import Any, Mapping
 
 from .assets import load_json
 from .errors import ValidationError, unknown_choice
-from .i18n import LANGUAGES
+from .i18n import check_language
 from .request import check_prompt, is_forbidden_char
 
 MAX_TITLE_CHARS = 80
 MAX_SUBTITLE_CHARS = 120
-LANGS = LANGUAGES
 QUOTE_PAIRS = (('"', '"'), ("「", "」"), ("“", "”"), ("『", "』"))
 
 # One pass over the template only, so text containing "{subtitle}" is never substituted again.
@@ -69,7 +68,7 @@ def get_preset(preset_id: str) -> Preset:
 def compose_prompt(preset_id: str, title: str, subtitle: str = "", lang: str = "en") -> str:
     """The preset's prompt with the title (and subtitle, if any) quoted exactly; see the module docstring."""
     preset = get_preset(preset_id)
-    language = _language(lang)
+    language = check_language(lang)
     title_text = clean_text("title", title, MAX_TITLE_CHARS)
     if not title_text:
         raise ValidationError("Enter the title text to render.", code="title_missing")
@@ -111,12 +110,3 @@ def quote(field: str, text: str) -> str:
     raise ValidationError(
         f"The {field} uses every kind of quotation mark; remove some so it can be quoted.", code="text_quotes", field=field
     )
-
-
-def _language(lang: Any) -> str:
-    # UI locales arrive as "zh-CN" or "en-US"; only the language part picks a template.
-    base = lang.split("-")[0].split("_")[0].lower() if isinstance(lang, str) else ""
-    if base in LANGS:
-        return base
-    raise unknown_choice("language", lang, LANGS, code="unknown_lang")
-

@@ -1,8 +1,14 @@
-"""The one request type that the UI, the API, the CLI, share links and PNG metadata all use."""
+"""The one request type that the UI, the API, the CLI, share links and PNG metadata all use.
+
+Every limit is defined here once; the UI's ranges, the API description and the CLI help are built from
+these constants. A `GenerationRequest` validates and normalises its fields when it is made, so holding
+one means holding a valid request: inner layers trust it.
+"""
 
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Iterable, Mapping
 
@@ -14,7 +20,12 @@ MAX_SEED = 2**32 - 1
 MIN_COUNT, MAX_COUNT = 1, 8
 MIN_STEPS, MAX_STEPS = 1, 50
 MIN_SHIFT, MAX_SHIFT = 1.0, 10.0
-DEFAULT_STEPS, DEFAULT_SHIFT, DEFAULT_SEED = 9, 3.0, 42
+# Turbo is distilled for 8 transformer passes; since diffusers 0.39 that is num_inference_steps=8 (the model
+# card's 9 dates from older diffusers, where the last step was skipped).
+TURBO_STEPS = 8
+DEFAULT_STEPS, DEFAULT_SHIFT, DEFAULT_SEED = TURBO_STEPS, 3.0, 42
+DEFAULT_SIDE = 1024
+GUIDANCE_SCALE = 0.0  # Turbo is distilled without CFG; negative prompts do nothing.
 
 # Control characters other than newline and tab have no place in a prompt and break the PNG text chunk.
 _ALLOWED_CONTROL = {"\n", "\t"}
@@ -22,31 +33,35 @@ _ALLOWED_CONTROL = {"\n", "\t"}
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """Everything needed to make an image again: the same request gives the same pixels."""
+    """Everything needed to make an image again: the same request gives the same pixels.
+
+    Construction validates: a bad value raises ValidationError naming the field and its bounds, and
+    loosely typed values (floats from sliders, numeric strings from links) become ints and floats.
+    """
 
     prompt: str
-    width: int = 1024
-    height: int = 1024
+    width: int = DEFAULT_SIDE
+    height: int = DEFAULT_SIDE
     seed: int = DEFAULT_SEED
     count: int = 1
     steps: int = DEFAULT_STEPS
     shift: float = DEFAULT_SHIFT
 
-    def validated(self) -> "GenerationRequest":
-        """Return a normalised copy, or raise ValidationError naming the field and its bounds."""
-        checked = GenerationRequest(
-            prompt=check_prompt(self.prompt),
-            width=check_side("width", self.width),
-            height=check_side("height", self.height),
-            seed=check_int("seed", self.seed, 0, MAX_SEED),
-            count=check_int("count", self.count, MIN_COUNT, MAX_COUNT),
-            steps=check_int("steps", self.steps, MIN_STEPS, MAX_STEPS),
-            shift=check_float("shift", self.shift, MIN_SHIFT, MAX_SHIFT),
-        )
-        if checked.seed + checked.count - 1 > MAX_SEED:
+    def __post_init__(self) -> None:
+        checked = {
+            "prompt": check_prompt(self.prompt),
+            "width": check_side("width", self.width),
+            "height": check_side("height", self.height),
+            "seed": check_int("seed", self.seed, 0, MAX_SEED),
+            "count": check_int("count", self.count, MIN_COUNT, MAX_COUNT),
+            "steps": check_int("steps", self.steps, MIN_STEPS, MAX_STEPS),
+            "shift": check_float("shift", self.shift, MIN_SHIFT, MAX_SHIFT),
+        }
+        if checked["seed"] + checked["count"] - 1 > MAX_SEED:
             # Batches use seeds s..s+count-1, and every one must be a seed a user can type back in.
-            raise _out_of_range("seed", checked.seed, 0, MAX_SEED - checked.count + 1)
-        return checked
+            raise _out_of_range("seed", checked["seed"], 0, MAX_SEED - checked["count"] + 1)
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
 
     def single(self, index: int) -> "GenerationRequest":
         """The one-image request that reproduces image `index` of this batch on its own."""
@@ -57,7 +72,7 @@ class GenerationRequest:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> "GenerationRequest":
-        """Build a validated request from loosely typed values (query strings, JSON, CLI).
+        """Build a request from loosely typed values (query strings, JSON, CLI, API).
 
         Unknown keys are an error, so a typo in a share link or API call is reported, not ignored.
         """
@@ -66,10 +81,25 @@ class GenerationRequest:
             raise unknown_params(unknown, sorted(FIELD_NAMES))
         if "prompt" not in params:
             raise ValidationError("A prompt is required.", code="prompt_missing")
-        return cls(**dict(params)).validated()
+        return cls(**dict(params))
 
 
 FIELD_NAMES = frozenset(f.name for f in fields(GenerationRequest))
+
+
+def random_seed() -> int:
+    """A random first seed that leaves room for the largest batch (seeds s..s+MAX_COUNT-1)."""
+    return random.randint(0, MAX_SEED - MAX_COUNT + 1)
+
+
+def limits_text() -> str:
+    """The bounds of every field, in one sentence, for the API description and the docs."""
+    return (
+        f"prompt: text, 1 to {MAX_PROMPT_CHARS} characters; width and height: multiples of {SIDE_MULTIPLE} "
+        f"from {MIN_SIDE} to {MAX_SIDE}; seed: 0 to {MAX_SEED} (image i uses seed+i); count: {MIN_COUNT} to "
+        f"{MAX_COUNT}; steps: {MIN_STEPS} to {MAX_STEPS} (Turbo: {TURBO_STEPS}); shift: {MIN_SHIFT} to "
+        f"{MAX_SHIFT} (default {DEFAULT_SHIFT})."
+    )
 
 
 def unknown_params(names: list[str], allowed: Iterable[str]) -> ValidationError:
@@ -117,7 +147,7 @@ def _as_number(name: str, value: Any) -> float:
         raise _not_a_number(name, value)
     if isinstance(value, (int, float)):
         return value
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) <= 100:
         try:
             return float(value.strip()) if not value.strip().lstrip("+-").isdigit() else int(value.strip())
         except ValueError:
@@ -126,7 +156,7 @@ def _as_number(name: str, value: Any) -> float:
 
 
 def _not_a_number(name: str, value: Any) -> ValidationError:
-    shown = repr(value)[:40]
+    shown = _shown(value)
     return ValidationError(f"{name} must be a number, got {shown}.", code="not_number", field=name, value=shown)
 
 

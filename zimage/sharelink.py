@@ -7,7 +7,7 @@ so that a repeated key is reported instead of one copy silently winning.
 from __future__ import annotations
 
 from typing import Mapping, Sequence
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 from .errors import ValidationError
 from .request import GenerationRequest, unknown_params
@@ -25,19 +25,13 @@ TRACKING_KEYS = frozenset({"fbclid", "gclid", "dclid", "msclkid", "igshid", "ref
 def build_query(request: GenerationRequest) -> str:
     """The urlencoded query for the first image of `request` (take `.single(i)` first for another).
 
-    Raises ValidationError when the request is invalid or the query would be too long to share.
+    Raises ValidationError when the query would be too long to share.
     """
-    one = request.single(0).validated()
+    one = request.single(0)
     query = urlencode([(key, str(getattr(one, key))) for key in LINK_KEYS])
     if len(query) > MAX_QUERY_CHARS:
         raise _too_long(len(query))
     return query
-
-
-def build_url(base_url: str, request: GenerationRequest) -> str:
-    """`base_url` with its query and fragment replaced by the share query for `request`."""
-    parts = urlsplit(base_url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, build_query(request), ""))
 
 
 def parse_query(params: Mapping[str, str | Sequence[str]]) -> GenerationRequest | None:

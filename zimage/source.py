@@ -65,6 +65,13 @@ def _auto(settings: Settings) -> ModelSource:
     return _tiny(settings, reason)
 
 
+def local_folder(source: ModelSource) -> str:
+    """The folder holding the weights: the location itself, or the hub cache's snapshot after a download."""
+    if Path(source.location).is_dir():
+        return source.location
+    return _cached_snapshot(source.model_id) or ""
+
+
 def _cached_snapshot(repo_id: str) -> str | None:
     """Path of a complete snapshot in the local Hugging Face cache, without touching the network."""
     from huggingface_hub import snapshot_download

@@ -12,6 +12,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from .config import default_cache_dir
+
 log = logging.getLogger(__name__)
 
 TINY_VERSION = "tiny-v1"
@@ -94,11 +96,6 @@ def build_pipeline():
     scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0, use_dynamic_shifting=False)
     return ZImagePipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
                           transformer=transformer)
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("ZIMAGE_CACHE_DIR") or Path.home() / ".cache" / "zimage"
-    return Path(base)
 
 
 def ensure_tiny_model(cache_dir: Path | None = None) -> Path:

@@ -1,0 +1,82 @@
+"""Event wiring: which handler runs on which event, with which inputs and outputs."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from zimage.request import limits_text
+
+from .choices import preset_description
+from .form import Form
+from .generation import Generation
+from .language import Language
+from .layout import Page
+from .selection import Selection
+from .updates import merge_updates, unique
+
+GENERATE_DOC = ("Generate images with Z-Image-Turbo. " + limits_text() +
+                " Returns the PNG images (each captioned with its seed) and a JSON object with the seeds and the model.")
+SHARE_URL_JS = "(q) => q ? window.location.origin + window.location.pathname + '?' + q : ''"
+COPY_JS = "(url) => { if (url && navigator.clipboard) { navigator.clipboard.writeText(url).catch(() => {}); } return url; }"
+BROWSER_LANGUAGE_JS = "(lang, preset) => [navigator.language || 'en', preset]"
+# Cheap UI events skip the queue: a queue full of generations must not block a language switch.
+UI_EVENT = dict(api_visibility="private", queue=False)
+
+
+def wire(page: Page, generation: Generation, form: Form, language: Language, selection: Selection,
+         demo: gr.Blocks, concurrency: int) -> None:
+    _wire_generation(page, generation, form, language, demo, concurrency)
+    _wire_form(page, form, language)
+    _wire_selection(page, selection)
+    page.timer.tick(language.refresh_status, [page.session.lang],
+                    [page.header.status, page.header.tiny_banner, page.timer], **UI_EVENT)
+
+
+def _wire_generation(page: Page, generation: Generation, form: Form, language: Language, demo: gr.Blocks,
+                     concurrency: int) -> None:
+    i, o, s = page.inputs, page.outputs, page.session
+    gpu = dict(concurrency_id="gpu", concurrency_limit=concurrency)
+    results = [o.results, o.info, s.last_run]
+    history = dict(fn=generation.add_history, inputs=[s.last_run, s.history], outputs=[s.history, o.history],
+                   api_visibility="private")
+    run = i.generate.click(generation.pick_seed, [i.seed, i.random_seed], [i.seed, page.header.notice],
+                           api_visibility="private")
+    run = run.then(generation.generate, [*i.request_fields, s.lang], results, api_name="generate",
+                   api_description=GENERATE_DOC, **gpu)
+    run.success(**history)
+    # A page load applies the browser's language, then a share link in the URL fills the form and runs.
+    load_outputs = unique([*language.outputs, *form.fill_outputs, page.header.notice, s.autorun])
+
+    def on_load(browser_lang: str, preset: str, request: gr.Request) -> dict:
+        switched = language.switch(browser_lang, preset)
+        return merge_updates(switched, form.from_link(request, switched[s.lang]))
+
+    linked = demo.load(on_load, [s.browser_lang, i.preset], load_outputs, api_visibility="private",
+                       js=BROWSER_LANGUAGE_JS)
+    linked = linked.then(generation.autorun_generate, [s.autorun, *i.request_fields, s.lang], results,
+                         api_visibility="private", **gpu)
+    linked.success(**history)
+    i.stop.click(generation.stop, [s.lang], [page.header.notice], cancels=[run, linked], **UI_EVENT)
+
+
+def _wire_form(page: Page, form: Form, language: Language) -> None:
+    i, s = page.inputs, page.session
+    i.tier.input(form.pick_tier, [i.tier], [i.size, i.width, i.height], **UI_EVENT)
+    i.size.input(form.pick_size, [i.size], [i.width, i.height], **UI_EVENT)
+    for side in (i.width, i.height):
+        side.input(form.match_size, [i.width, i.height], [i.tier, i.size], **UI_EVENT)
+    i.compose.click(form.compose_prompt, [i.preset, i.text_title, i.text_subtitle, s.lang],
+                    [i.prompt, page.header.notice], **UI_EVENT)
+    i.preset.change(preset_description, [i.preset, s.lang], [i.preset_info], **UI_EVENT)
+    i.png.upload(form.load_png, [i.png, s.lang], unique([*form.fill_outputs, page.header.notice, i.png]),
+                 **UI_EVENT)
+    page.header.language.input(language.switch, [page.header.language, i.preset], language.outputs, **UI_EVENT)
+
+
+def _wire_selection(page: Page, selection: Selection) -> None:
+    o, s = page.outputs, page.session
+    for gallery, entries in ((o.results, s.last_run), (o.history, s.history)):
+        gallery.select(selection.select, [entries, s.lang], selection.outputs, **UI_EVENT).then(
+            None, [o.share_query], [o.share_url], js=SHARE_URL_JS, api_visibility="private")
+    o.use_seed.click(selection.reuse_seed, [s.selected], [page.inputs.seed, page.inputs.random_seed], **UI_EVENT)
+    o.copy_link.click(None, [o.share_url], [o.share_url], js=COPY_JS, api_visibility="private")

@@ -1,0 +1,95 @@
+"""Running generation on ZeroGPU: the `@spaces.GPU` function and a runner around it.
+
+On a ZeroGPU Space the decorated function runs in a forked worker. Two things follow. Any exception other
+than `gr.Error` comes back as a bare "ZeroGPU worker error", so the worker sends our error (code, message,
+parameters) inside a `gr.Error` and the main process rebuilds it, to be translated like any other. And Stop
+must reach the worker, which the file-backed `CancelToken` does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+
+import spaces  # noqa: F401 - app.py imports it before torch; imported here for the decorator
+
+import gradio as gr
+
+from zimage.cancel import CancelToken
+from zimage.engine import Engine
+from zimage.errors import CancelledError, GenerationError, ModelLoadError, ValidationError, ZImageError, BusyError
+from zimage.model_info import ModelStatus
+from zimage.request import GenerationRequest
+from zimage.runner import GeneratedImage, ProgressFn
+
+log = logging.getLogger(__name__)
+
+_ERROR_TYPES = {cls.__name__: cls for cls in (ZImageError, ValidationError, ModelLoadError, GenerationError,
+                                                 CancelledError, BusyError)}
+_MARK = "zimage-error:"
+
+
+def estimate_gpu_seconds(request: GenerationRequest) -> int:
+    """A generous upper bound for ZeroGPU's `duration`: shorter requests get queue priority there."""
+    megapixels = request.width * request.height / 2**20
+    return int(min(300, math.ceil(15 + 0.6 * megapixels * request.steps * request.count)))
+
+
+def encode_error(error: ZImageError) -> gr.Error:
+    payload = {"type": type(error).__name__, "message": error.message, "code": error.code, "params": error.params}
+    return gr.Error(_MARK + json.dumps(payload, default=str), print_exception=False)
+
+
+def decode_error(error: gr.Error) -> ZImageError | None:
+    """The domain error a worker sent, or None for a gr.Error of spaces' own (quota, aborted task)."""
+    text = str(getattr(error, "message", "") or "")
+    if not text.startswith(_MARK):
+        return None
+    payload = json.loads(text[len(_MARK):])
+    cls = _ERROR_TYPES.get(payload["type"], ZImageError)
+    return cls(payload["message"], code=payload["code"], **payload["params"])
+
+
+class ZeroGPURunner:
+    """Satisfies `zimage.runner.Runner` by sending each request to the `@spaces.GPU` function."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+        def duration(request: GenerationRequest, progress: ProgressFn | None, cancel: CancelToken | None) -> int:
+            return estimate_gpu_seconds(request)
+
+        @spaces.GPU(duration=duration)
+        def gpu_generate(request: GenerationRequest, progress: ProgressFn | None,
+                         cancel: CancelToken | None) -> list[GeneratedImage]:
+            try:
+                return engine.generate(request, progress, cancel)
+            except ZImageError as error:
+                raise encode_error(error) from None
+            except Exception as error:  # noqa: BLE001 - logged here; the user gets one line
+                log.exception("Generation failed in the GPU worker")
+                raise encode_error(GenerationError(f"Generation failed ({type(error).__name__}). Please try again.",
+                                                   code="generation", reason=type(error).__name__)) from None
+
+        self._gpu_generate = gpu_generate
+
+    def generate(self, request: GenerationRequest, progress: ProgressFn | None = None,
+                 cancel: CancelToken | None = None) -> list[GeneratedImage]:
+        try:
+            return self._gpu_generate(request, progress, cancel)
+        except gr.Error as error:
+            domain = decode_error(error)
+            if domain is None:
+                raise
+            raise domain from None
+
+    def status(self) -> ModelStatus:
+        return self.engine.status()
+
+    def start(self) -> None:
+        # The weights must be in the main process before workers fork from it, so load now, not in the background.
+        try:
+            self.engine.load()
+        except ZImageError as error:
+            log.error("Model load failed: %s", error)

@@ -1,0 +1,183 @@
+"""The page's layout: which components exist and where. No event logic lives here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from zimage import presets, sizes
+from zimage.assets import load_json
+from zimage.request import (DEFAULT_SEED, DEFAULT_SHIFT, DEFAULT_SIDE, DEFAULT_STEPS, MAX_COUNT, MAX_PROMPT_CHARS,
+                            MAX_SHIFT, MAX_STEPS, MIN_COUNT, MIN_SHIFT, MIN_STEPS, SIDE_MULTIPLE, TURBO_STEPS)
+
+from .choices import LANGUAGE_CHOICES, preset_choices, size_choices, size_value
+from .translate import T, Translator
+
+
+@dataclass(frozen=True)
+class Header:
+    tagline: Any
+    language: Any
+    tiny_banner: Any
+    status: Any
+    notice: Any
+
+
+@dataclass(frozen=True)
+class Inputs:
+    prompt: Any
+    generate: Any
+    stop: Any
+    preset: Any
+    preset_info: Any
+    text_title: Any
+    text_subtitle: Any
+    compose: Any
+    tier: Any
+    size: Any
+    seed: Any
+    random_seed: Any
+    count: Any
+    width: Any
+    height: Any
+    steps: Any
+    shift: Any
+    png: Any
+
+    @property
+    def request_fields(self) -> list[Any]:
+        """The request's fields, in the order of the /generate API's positional parameters."""
+        return [self.prompt, self.width, self.height, self.seed, self.count, self.steps, self.shift]
+
+
+@dataclass(frozen=True)
+class Outputs:
+    results: Any
+    info: Any
+    parameters: Any
+    use_seed: Any
+    download: Any
+    copy_link: Any
+    share_query: Any
+    share_url: Any
+    history: Any
+
+
+@dataclass(frozen=True)
+class Session:
+    """Per-tab state."""
+
+    lang: Any
+    browser_lang: Any
+    history: Any
+    last_run: Any
+    selected: Any
+    autorun: Any
+
+
+@dataclass(frozen=True)
+class Page:
+    header: Header
+    inputs: Inputs
+    outputs: Outputs
+    session: Session
+    translator: Translator
+    timer: Any
+
+
+def build_page(tr: Translator) -> Page:
+    """Create every component inside the current gr.Blocks."""
+    session = Session(
+        lang=gr.State("en"),
+        # A State cannot receive values from frontend js, so the browser's language arrives through this.
+        browser_lang=gr.Textbox(visible=False),
+        history=gr.State([]), last_run=gr.State([]), selected=gr.State(None), autorun=gr.State(False),
+    )
+    header = _header(tr)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=5, min_width=320):
+            inputs = _inputs(tr)
+        with gr.Column(scale=6, min_width=320):
+            outputs = _outputs(tr)
+    gr.Examples(load_json("examples.json")["examples"], [inputs.prompt, inputs.width, inputs.height],
+                label=T("examples").render("en"))
+    tr(gr.Markdown, value=T("footer"))
+    return Page(header, inputs, outputs, session, tr, timer=gr.Timer(2.0))
+
+
+def _header(tr: Translator) -> Header:
+    with gr.Row(equal_height=True):
+        with gr.Column(scale=4):
+            gr.Markdown("# Z-Image-Turbo")
+            tagline = tr(gr.Markdown, value=T("tagline", (("steps", TURBO_STEPS),)))
+        language = tr(gr.Radio, LANGUAGE_CHOICES, value="en", label=T("language"), scale=1, min_width=160,
+                      elem_id="zimage-language")
+    tiny_banner = gr.Markdown(visible=False, elem_id="zimage-tiny-banner", elem_classes=["zimage-banner-tiny"])
+    status = gr.Markdown(elem_id="zimage-status")
+    notice = tr(gr.Textbox, label=T("notice"), visible=False, interactive=False, elem_id="zimage-notice")
+    return Header(tagline, language, tiny_banner, status, notice)
+
+
+def _inputs(tr: Translator) -> Inputs:
+    prompt = tr(gr.Textbox, label=T("prompt"), placeholder=T("prompt_placeholder"), lines=4, max_lines=12,
+                max_length=MAX_PROMPT_CHARS, elem_id="zimage-prompt")
+    with gr.Row():
+        generate = tr(gr.Button, value=T("generate"), variant="primary", scale=3, elem_id="zimage-generate")
+        stop = tr(gr.Button, value=T("stop"), variant="stop", scale=1, elem_id="zimage-stop")
+    with tr(gr.Accordion, label=T("presets"), open=False):
+        tr(gr.Markdown, value=T("presets_info"))
+        first = presets.list_presets()[0]
+        preset = tr(gr.Dropdown, preset_choices("en"), value=first.id, label=T("preset"), elem_id="zimage-preset")
+        preset_info = gr.Markdown(first.description["en"], elem_id="zimage-preset-info")
+        with gr.Row():
+            text_title = tr(gr.Textbox, label=T("text_title"), max_length=presets.MAX_TITLE_CHARS,
+                            elem_id="zimage-text-title")
+            text_subtitle = tr(gr.Textbox, label=T("text_subtitle"), max_length=presets.MAX_SUBTITLE_CHARS,
+                               elem_id="zimage-text-subtitle")
+        compose = tr(gr.Button, value=T("compose"), size="sm", elem_id="zimage-compose")
+    with gr.Row():
+        tier = tr(gr.Radio, [str(t) for t in sizes.tiers()], value=str(sizes.DEFAULT_TIER), label=T("tier"),
+                  min_width=220, elem_id="zimage-tier")
+        default = sizes.find(DEFAULT_SIDE, DEFAULT_SIDE)
+        size = tr(gr.Dropdown, size_choices(sizes.DEFAULT_TIER), value=size_value(default), label=T("size"),
+                  min_width=220, elem_id="zimage-size")
+    with gr.Row():
+        seed = tr(gr.Number, DEFAULT_SEED, label=T("seed"), precision=0, elem_id="zimage-seed")
+        random_seed = tr(gr.Checkbox, True, label=T("random_seed"), elem_id="zimage-random")
+    count = tr(gr.Slider, MIN_COUNT, MAX_COUNT, 1, step=1, label=T("count"), info=T("count_info"),
+               elem_id="zimage-count")
+    with tr(gr.Accordion, label=T("advanced"), open=False):
+        with gr.Row():
+            # No minimum/maximum here: the server's own check names the field and speaks the user's language.
+            width = tr(gr.Number, DEFAULT_SIDE, label=T("width"), precision=0, step=SIDE_MULTIPLE,
+                       elem_id="zimage-width")
+            height = tr(gr.Number, DEFAULT_SIDE, label=T("height"), precision=0, step=SIDE_MULTIPLE,
+                        elem_id="zimage-height")
+        steps = tr(gr.Slider, MIN_STEPS, MAX_STEPS, DEFAULT_STEPS, step=1, label=T("steps"),
+                   info=T("steps_info", (("steps", TURBO_STEPS),)), elem_id="zimage-steps")
+        shift = tr(gr.Slider, MIN_SHIFT, MAX_SHIFT, DEFAULT_SHIFT, step=0.1, label=T("shift"), elem_id="zimage-shift")
+    png = tr(gr.File, label=T("load_png"), file_types=[".png"], type="filepath", height=130,
+             elem_id="zimage-load-png")
+    return Inputs(prompt, generate, stop, preset, preset_info, text_title, text_subtitle, compose, tier, size, seed,
+                  random_seed, count, width, height, steps, shift, png)
+
+
+def _outputs(tr: Translator) -> Outputs:
+    results = tr(gr.Gallery, label=T("gallery"), format="png", columns=2, height=520, object_fit="contain",
+                 elem_id="zimage-gallery", interactive=False)
+    info = gr.JSON(visible=False)
+    with tr(gr.Accordion, label=T("details"), open=True):
+        parameters = tr(gr.Textbox, label=T("parameters"), placeholder=T("details_empty"), lines=5,
+                        interactive=False, elem_id="zimage-parameters")
+        with gr.Row():
+            use_seed = tr(gr.Button, value=T("use_seed"), size="sm", elem_id="zimage-use-seed")
+            download = tr(gr.DownloadButton, label=T("download"), size="sm", elem_id="zimage-download")
+            copy_link = tr(gr.Button, value=T("copy_link"), size="sm", elem_id="zimage-copy-link")
+        share_query = gr.Textbox(visible=False)
+        share_url = tr(gr.Textbox, label=T("share_link"), interactive=False, elem_id="zimage-share-url")
+    with tr(gr.Accordion, label=T("history"), open=True):
+        history = gr.Gallery(show_label=False, format="png", columns=6, height=220, fit_columns=False,
+                             object_fit="cover", elem_id="zimage-history", interactive=False)
+    return Outputs(results, info, parameters, use_seed, download, copy_link, share_query, share_url, history)

@@ -1,0 +1,41 @@
+"""Handlers for the selected image: its settings, download, share link and "use this seed"."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from zimage import sharelink
+from zimage.errors import ValidationError
+from zimage.outputs import SavedImage
+
+from . import notices
+from .layout import Page
+
+
+class Selection:
+    def __init__(self, page: Page) -> None:
+        self.page = page
+
+    @property
+    def outputs(self) -> list:
+        o = self.page.outputs
+        return [self.page.session.selected, o.parameters, o.download, o.share_query, self.page.header.notice]
+
+    def select(self, entries: list[dict], lang: str, evt: gr.SelectData) -> dict:
+        if not entries or not 0 <= evt.index < len(entries):
+            return {}
+        item = SavedImage.from_dict(entries[evt.index])
+        o = self.page.outputs
+        updates = {self.page.session.selected: item.to_dict(), o.parameters: item.parameters_text(),
+                   o.download: gr.update(value=item.path), self.page.header.notice: notices.hide()}
+        try:
+            updates[o.share_query] = sharelink.build_query(item.request)
+        except ValidationError as error:  # too long for a link; the PNG still carries every setting
+            updates[o.share_query] = ""
+            updates[self.page.header.notice] = notices.error_notice(error, lang)
+        return updates
+
+    def reuse_seed(self, selected: dict | None) -> tuple:
+        if not selected:
+            return gr.skip(), gr.skip()
+        return selected["request"]["seed"], False

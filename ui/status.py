@@ -1,0 +1,27 @@
+"""The model status line and the demo-mode banner, from the runner's status."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import gradio as gr
+
+from zimage import i18n
+from zimage.model_info import ModelStatus
+
+
+def status_line(status: ModelStatus, lang: str) -> str:
+    if status.info is not None:
+        return i18n.text("model_ready", lang, **status.info.to_dict())
+    if status.state == "failed":
+        return i18n.text("model_failed", lang, reason=html.escape(status.error))
+    return i18n.text("model_loading", lang)
+
+
+def tiny_banner(status: ModelStatus, lang: str) -> dict[str, Any]:
+    """The prominent demo-mode notice: shown whenever the tiny model is (or will be) answering."""
+    if not status.is_tiny:
+        return gr.update(value="", visible=False)
+    reason = status.info.fallback_reason if status.info is not None else ""
+    return gr.update(value=i18n.text("tiny_warning", lang, reason=reason or "ZIMAGE_MODEL=tiny"), visible=True)

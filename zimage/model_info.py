@@ -1,0 +1,48 @@
+"""What is known about the loaded model: shown in the UI, written into PNGs, returned by the API."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal, Mapping
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Facts about one loaded pipeline. Frozen, so it can travel with every image it made."""
+
+    model_id: str
+    revision: str
+    is_tiny: bool = False
+    fallback_reason: str = ""
+    device: str = "cpu"
+    dtype: str = "float32"
+    memory_mode: str = "full"
+    attention: str = "native"
+    compiled: bool = False
+    fp8: bool = False
+    load_seconds: float = 0.0
+    model_hash: str = ""  # short SHA-256 of the weights, as A1111 and Civitai use to match models
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ModelInfo":
+        """Rebuild from a PNG's JSON chunk or a history entry; keys from older or newer versions are ignored."""
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        return cls(**{"model_id": "", "revision": "", **values})
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """Where loading stands, for the status line and the demo-mode banner."""
+
+    state: Literal["loading", "ready", "failed"]
+    info: ModelInfo | None = None
+    error: str = ""
+    expects_tiny: bool = False  # before loading finishes: whether the settings ask for the tiny model
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.info.is_tiny if self.info is not None else self.expects_tiny
