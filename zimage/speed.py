@@ -84,7 +84,7 @@ def check(settings: Any) -> None:
     memory = str(settings.memory).strip().lower()
     if memory in ("offload", "sequential"):
         raise ValidationError(
-            f"fp8 cannot be combined with memory mode {memory!r}: offloading moves fp8 weights in a way PyTorch "
+            f"fp8 cannot be combined with memory mode {memory}: offloading moves fp8 weights in a way PyTorch "
             "refuses during generation. Use memory 'full' or 'auto' with fp8, or turn fp8 off.",
             code="fp8_offload", memory=memory)
     if not settings.compile:
@@ -230,7 +230,8 @@ def warm_up(pipe: Any, device: str | torch.device, *, height: int = 1024, width:
     """
     target = torch.device(device)
     started = time.perf_counter()
-    calls = ((width, height, 1, WARM_PROMPTS[0]), (width - 16 * 8, height + 16 * 8, max(count, 2), WARM_PROMPTS[1]))
+    other = (width + 64, max(64, height - 64))  # another token count, as a user's next size would have
+    calls = ((width, height, 1, WARM_PROMPTS[0]), (*other, max(count, 2), WARM_PROMPTS[1]))
     for call_width, call_height, images, prompt in calls:
         with torch.inference_mode():
             pipe(prompt=prompt, height=call_height, width=call_width, num_inference_steps=steps,
@@ -313,8 +314,8 @@ def _warm_up_or_uncompile(pipe: Any, device: torch.device, compiled: bool, compi
     except Exception as exc:  # noqa: BLE001 - any compile error; eager must still serve
         if not compiled:
             raise
-        text = str(exc).strip().splitlines()
-        note = f"compile failed at warm-up, running eager: {type(exc).__name__}: {text[0][:200] if text else ''}"
+        text = " ".join(str(exc).split())[:200]
+        note = f"compile failed at warm-up, running eager: {type(exc).__name__}: {text}"
         log.exception("torch.compile failed at warm-up; the transformer runs eagerly instead")
         uncompile(pipe.transformer)
         if device.type == "cuda":
