@@ -5,16 +5,17 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any
+from dataclasses import replace
+from typing import Any, Callable
 
 import gradio as gr
 
-from zimage import i18n
 from zimage.errors import CancelledError, ZImageError
 from zimage.outputs import SavedImage, prune, save
-from zimage.request import GenerationRequest, random_seed
+from zimage.request import DEFAULT_SEED, DEFAULT_SHIFT, DEFAULT_SIDE, DEFAULT_STEPS, GenerationRequest, random_seed
 
 from . import notices
+from .api import request_language
 from .services import Services, StepProgress, client_id, session_id
 
 log = logging.getLogger("zimage.app")
@@ -22,6 +23,15 @@ log = logging.getLogger("zimage.app")
 
 def gallery_items(entries: list[dict]) -> list[tuple[str, str]]:
     return [(entry["path"], SavedImage.from_dict(entry).caption) for entry in entries]
+
+
+def run_info(saved: list[SavedImage]) -> dict[str, Any]:
+    """What a run made, for API and MCP callers: seeds, settings and model, never a server path."""
+    if not saved:
+        return {}
+    first = saved[0].request
+    settings = {key: value for key, value in first.to_dict().items() if key not in ("seed", "count")}
+    return {"seeds": [item.request.seed for item in saved], **settings, "model": saved[0].model.to_dict()}
 
 
 class Generation:
@@ -32,13 +42,34 @@ class Generation:
         return (random_seed() if randomize or seed is None else int(seed)), notices.hide()
 
     def generate(self, prompt: str, width: float, height: float, seed: float, count: float, steps: float,
-                 shift: float, lang: str = "en", request: gr.Request = None,
+                 shift: float, lang: str = "en", enhanced: dict | None = None, request: gr.Request = None,
                  progress: gr.Progress = gr.Progress()) -> tuple:
-        """The /generate endpoint and the Generate button: validate, rate-limit, run, save."""
+        """The Generate button (and share links): the gallery, the info and the entries kept for history.
+
+        `enhanced` is the enhancer's last result in this tab; it is recorded when the prompt is its text.
+        """
+        params = dict(prompt=prompt, width=width, height=height, seed=seed, count=count, steps=steps, shift=shift)
+        saved = self.make(params, lang, request, progress, enhanced)
+        entries = [item.to_dict() for item in saved]
+        return gallery_items(entries), run_info(saved), entries
+
+    def api(self) -> Callable[..., tuple]:
+        """The public /generate endpoint and MCP tool: typed parameters, the gallery and the info."""
+
+        def generate(prompt: str, width: int = DEFAULT_SIDE, height: int = DEFAULT_SIDE, seed: int = DEFAULT_SEED,
+                     count: int = 1, steps: int = DEFAULT_STEPS, shift: float = DEFAULT_SHIFT,
+                     request: gr.Request = None, progress: gr.Progress = gr.Progress()) -> tuple:
+            params = dict(prompt=prompt, width=width, height=height, seed=seed, count=count, steps=steps, shift=shift)
+            saved = self.make(params, request_language(request), request, progress)
+            return [(item.path, item.caption) for item in saved], run_info(saved)
+
+        return generate
+
+    def make(self, params: dict[str, Any], lang: str, request: gr.Request | None, progress: Any,
+             enhanced: dict | None = None) -> list[SavedImage]:
+        """Validate, rate-limit, run and save; every failure becomes one translated gr.Error."""
         try:
-            req = GenerationRequest(prompt=prompt, width=width, height=height, seed=seed, count=count, steps=steps,
-                                    shift=shift)
-            saved = self._run(req, request, progress)
+            return self._run(GenerationRequest.from_params(params), request, progress, enhanced)
         except ZImageError as error:
             raise notices.user_error(error, lang) from None
         except gr.Error:
@@ -47,18 +78,18 @@ class Generation:
             log.exception("Unexpected failure")
             raise notices.user_error(ZImageError(f"Unexpected error ({type(error).__name__}).", code="error"),
                                      lang) from None
-        entries = [item.to_dict() for item in saved]
-        info = {"seeds": [item.request.seed for item in saved], "width": req.width, "height": req.height,
-                "model": saved[0].model.to_dict() if saved else {}}
-        return gallery_items(entries), info, entries
 
-    def _run(self, req: GenerationRequest, http: gr.Request | None, progress: Any) -> list[SavedImage]:
+    def _run(self, req: GenerationRequest, http: gr.Request | None, progress: Any,
+             enhanced: dict | None = None) -> list[SavedImage]:
         services, session = self.services, session_id(http)
         services.limiter.check(client_id(http))
         cancel = services.cancels.begin(session)
         saved: list[SavedImage] = []
         try:
             results = services.runner.generate(req, StepProgress(progress), cancel)
+            if enhanced and enhanced.get("enhanced_prompt") == req.prompt:
+                # The prompt is the enhancer's text, unedited: the PNGs record the idea and the backend too.
+                results = [replace(item, enhanced=enhanced) for item in results]
             saved = save(results, services.output_dir, f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}")
         finally:
             services.cancels.end(session, cancel)

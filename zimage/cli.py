@@ -10,13 +10,17 @@ import logging
 import sys
 import warnings
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
+from .enhance_cli import add_enhance_command, add_generate_options, run_enhance, with_enhancer_flag
 from .errors import ValidationError, ZImageError
 from .flags import add_engine_flags, settings_from_args
 from .request import (DEFAULT_SHIFT, DEFAULT_SIDE, DEFAULT_STEPS, MAX_COUNT, MAX_SEED, MAX_SHIFT, MAX_SIDE,
                       MAX_STEPS, MIN_COUNT, MIN_SHIFT, MIN_SIDE, MIN_STEPS, SIDE_MULTIPLE, TURBO_STEPS,
                       GenerationRequest, parse_size, random_seed)
+
+if TYPE_CHECKING:
+    from .engine import Engine
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,25 +46,39 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--shift", default=DEFAULT_SHIFT, help=f"scheduler time shift ({MIN_SHIFT:g}-{MAX_SHIFT:g})")
     gen.add_argument("--out", type=Path, default=Path("outputs"), help="output folder")
     add_engine_flags(gen)
+    add_generate_options(gen)
+    add_enhance_command(commands, add_engine_flags)
     info = commands.add_parser("info", help="print the settings stored in a PNG")
     info.add_argument("png", type=Path)
     return parser
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from .engine import Engine
     from .outputs import save
 
     width, height = parse_size(args.size)
     seed = random_seed() if args.seed is None else args.seed
     request = GenerationRequest(prompt=args.prompt, width=width, height=height, seed=seed, count=args.count,
                                 steps=args.steps, shift=args.shift)
-    engine = Engine(settings_from_args(args), retry_hint=False)
-    if engine.load().info.is_tiny:
-        print("Note: using the tiny random-weights demo model; its images are noise by design.", file=sys.stderr)
-    for item in save(engine.generate(request), args.out):
+    engine = _engine(args)
+    if args.enhance:
+        from .enhanced_run import generate_enhanced
+
+        images = generate_enhanced(engine, request, variations=args.variations)
+    else:
+        images = engine.generate(request)
+    for item in save(images, args.out):
         print(item.path)
     return 0
+
+
+def _engine(args: argparse.Namespace) -> "Engine":
+    from .engine import Engine
+
+    engine = Engine(with_enhancer_flag(settings_from_args(args), args), retry_hint=False)
+    if engine.load().info.is_tiny:
+        print("Note: using the tiny random-weights demo model; its images are noise by design.", file=sys.stderr)
+    return engine
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -78,22 +96,36 @@ class _OneLineFormatter(logging.Formatter):
         return ""
 
 
-def _quiet_libraries(verbose: bool) -> None:
-    """Keep library notices (diffusers' "experimental feature" warnings and the like) out of the terminal."""
+def _setup_logging(verbose: bool) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(_OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
-    if verbose:
-        return
+
+
+def _quiet_libraries() -> None:
+    """Keep library notices (diffusers' "experimental feature" warning and the like) out of the terminal.
+
+    torch and diffusers set their loggers' levels when they are imported, so this imports them first.
+    """
+    import diffusers.utils.logging
+    import torch  # noqa: F401
+    import transformers.utils.logging
+
     warnings.filterwarnings("ignore")
-    for name in ("diffusers", "transformers", "torch", "huggingface_hub"):
+    diffusers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.set_verbosity_error()
+    for name in ("torch", "torchao", "huggingface_hub"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        _quiet_libraries(args.verbose)
+        _setup_logging(args.verbose)
+        if args.command in ("generate", "enhance") and not args.verbose:
+            _quiet_libraries()
+        if args.command == "enhance":
+            return run_enhance(args, _engine(args))
         return _generate(args) if args.command == "generate" else _info(args)
     except ZImageError as error:
         print(f"Error: {error}", file=sys.stderr)

@@ -50,18 +50,22 @@ def format_parameters(request: GenerationRequest, model: ModelInfo) -> str:
     return request.prompt + "\n" + ", ".join(f"{key}: {_quote(value)}" for key, value in pairs.items())
 
 
-def build_pnginfo(request: GenerationRequest, model: ModelInfo) -> PngImagePlugin.PngInfo:
+def build_pnginfo(request: GenerationRequest, model: ModelInfo,
+                  enhanced: dict[str, Any] | None = None) -> PngImagePlugin.PngInfo:
     info = PngImagePlugin.PngInfo()
     # add_text switches to an iTXt (UTF-8) chunk for non-Latin-1 text, so Chinese prompts survive.
     info.add_text(PARAMETERS_KEY, format_parameters(request, model))
     payload = {"request": request.to_dict(), "model": model.to_dict(), "versions": package_versions()}
+    if enhanced:
+        payload["enhanced"] = enhanced  # the idea and the enhancer that wrote request.prompt from it
     info.add_text(JSON_KEY, json.dumps(payload, ensure_ascii=False))
     return info
 
 
-def save_png(image: Image.Image, request: GenerationRequest, model: ModelInfo, path: Path) -> Path:
+def save_png(image: Image.Image, request: GenerationRequest, model: ModelInfo, path: Path,
+             enhanced: dict[str, Any] | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path, format="PNG", pnginfo=build_pnginfo(request, model))
+    image.save(path, format="PNG", pnginfo=build_pnginfo(request, model, enhanced))
     return path
 
 

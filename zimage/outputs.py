@@ -55,7 +55,8 @@ def save(results: list[GeneratedImage], folder: Path, prefix: str = "zimage") ->
     folder.mkdir(parents=True, exist_ok=True)
     saved = []
     for item in results:
-        path = save_png(item.image, item.request, item.model, unique_path(folder, f"{prefix}-{item.request.seed}"))
+        path = save_png(item.image, item.request, item.model, unique_path(folder, f"{prefix}-{item.request.seed}"),
+                        item.enhanced)
         saved.append(SavedImage(str(path), item.request, item.model))
     return saved
 

@@ -16,7 +16,7 @@ from .config import default_cache_dir
 
 log = logging.getLogger(__name__)
 
-TINY_VERSION = "tiny-v1"
+TINY_VERSION = "tiny-v2"  # v2: the text encoder is a causal LM, as in the real checkpoint
 TINY_SEED = 20251126
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"]
 
@@ -42,6 +42,7 @@ CONFIGS = {
     "text_encoder": dict(
         vocab_size=256 + len(SPECIAL_TOKENS), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
         num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=1024,
+        tie_word_embeddings=True,
     ),
     "vae": dict(
         in_channels=3, out_channels=3, latent_channels=16,
@@ -81,7 +82,7 @@ def build_pipeline():
     """Build the tiny pipeline in memory with fixed random weights."""
     import torch
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, ZImagePipeline, ZImageTransformer2DModel
-    from transformers import Qwen3Config, Qwen3Model
+    from transformers import Qwen3Config, Qwen3ForCausalLM
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(TINY_SEED)
@@ -91,7 +92,12 @@ def build_pipeline():
             transformer.x_pad_token.normal_(std=0.02)
             transformer.cap_pad_token.normal_(std=0.02)
         tokenizer = build_tokenizer()
-        text_encoder = Qwen3Model(Qwen3Config(**CONFIGS["text_encoder"]))
+        # A causal LM with tied embeddings, like the real Qwen3-4B folder: the pipeline reads its hidden states and
+        # the enhancer and safety filter call generate() on it.
+        text_encoder = Qwen3ForCausalLM(Qwen3Config(
+            **CONFIGS["text_encoder"], eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
+            pad_token_id=tokenizer.pad_token_id,
+        ))
         vae = AutoencoderKL(**CONFIGS["vae"])
     scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0, use_dynamic_shifting=False)
     return ZImagePipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
