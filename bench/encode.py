@@ -1,9 +1,9 @@
-"""CPU time from the pipeline's last step to bytes ready, at 1024x1024 x 4: the old path against zimage.encode.
+"""CPU time from the pipeline's last step to bytes ready, at 1024x1024 x 4: the old path against zimage.outputs.save.
 
-    python bench/encode.py --out bench/results/encode [--runs 5]
+    python -m bench.encode --out bench/results/encode [--runs 5]
 
 The pipeline's output is four decoded 1024x1024 images. The old path saved them one after another as PNG at
-PIL's default level 6; zimage.encode saves PNG at level 1 and a JPEG preview, in a thread pool. Two kinds of
+PIL's default level 6; zimage.outputs.save saves PNG at level 1 and a JPEG preview, in a thread pool. Two kinds of
 image: the tiny model's output (noise, the worst case for PNG) and a smooth synthetic photo-like image
 (gradients and edges), closer to what the real model makes. Each figure is the median of --runs runs.
 """
@@ -21,14 +21,12 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image, ImageDraw
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # `python bench/encode.py` puts bench/ first on the path, not the repository.
-from bench.report import write_report  # noqa: E402
-from zimage import encode  # noqa: E402
-from zimage.metadata import save_png  # noqa: E402
-from zimage.model_info import ModelInfo  # noqa: E402
-from zimage.request import GenerationRequest  # noqa: E402
-from zimage.runner import GeneratedImage  # noqa: E402
+from bench.report import write_report
+from zimage import outputs
+from zimage.metadata import save_png
+from zimage.model_info import ModelInfo
+from zimage.request import GenerationRequest
+from zimage.runner import GeneratedImage
 
 SIDE, COUNT = 1024, 4
 
@@ -62,14 +60,12 @@ def old_path(batch: list[GeneratedImage], folder: Path) -> None:
 
 
 def new_path(batch: list[GeneratedImage], folder: Path) -> None:
-    encode.save_encoded(batch, folder, prefix="new")
+    outputs.save(batch, folder, prefix="new")
 
 
-def previews_only(batch: list[GeneratedImage], folder: Path) -> None:
-    """What the gallery needs before it can show the batch; the PNGs can follow in the background."""
-    with encode.ThreadPoolExecutor(len(batch)) as pool:
-        for index, data in enumerate(pool.map(encode.preview_bytes, [item.image for item in batch])):
-            (folder / f"preview-{index}.jpg").write_bytes(data)
+def previews_first(batch: list[GeneratedImage], folder: Path) -> list[outputs.SavedImage]:
+    """What the app waits for before it shows the batch: the previews (the PNGs follow in the background)."""
+    return outputs.save_previews_first(batch, folder, prefix="shown")
 
 
 def median_seconds(run: Callable[[list[GeneratedImage], Path], None], batch: list[GeneratedImage],
@@ -78,8 +74,10 @@ def median_seconds(run: Callable[[list[GeneratedImage], Path], None], batch: lis
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
-            run(batch, Path(tmp))
+            shown = run(batch, Path(tmp))
             times.append(time.perf_counter() - started)
+            for item in shown or []:  # the background PNGs finish before the folder goes (not timed)
+                outputs.wait_written(item.path)
             size = sum(p.stat().st_size for p in Path(tmp).glob("*.png"))
     return statistics.median(times), size
 
@@ -92,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     for kind, make in (("noise (tiny model)", noise_images), ("smooth (photo-like)", smooth_images)):
         batch = items(make())
-        for name, run in (("old: serial PNG level 6", old_path), ("new: parallel PNG level 1 + JPEG", new_path),
-                          ("previews only (gallery ready)", previews_only)):
+        for name, run in (("old: serial PNG level 6", old_path), ("new: parallel PNG level 1", new_path),
+                          ("app: previews shown, PNGs behind", previews_first)):
             seconds, size = median_seconds(run, batch, args.runs)
             rows.append({"images": kind, "path": name, "seconds": round(seconds, 3),
                          "share_of_1s": f"{seconds:.0%}", "png_mib": round(size / 2**20, 1)})

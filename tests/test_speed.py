@@ -171,7 +171,7 @@ def test_fp8_combinations_that_would_fail_later_are_refused_up_front(pipe, chang
     with pytest.raises(ValidationError) as info:
         speed.apply(pipe, settings, "cpu")
     assert info.value.code == code
-    speed.check(Settings(fp8=True, compile=True, memory="auto"))  # the working combination passes
+    Settings(fp8=True, compile=True, memory="auto").checked()  # the working combination passes
 
 
 def test_fp8_without_gpu_is_reported_not_fatal(pipe):

@@ -1,4 +1,4 @@
-"""The ZeroGPU harness: a fake device API (zimage.devtools.zerogpu_fake) and spaces' real fork-and-worker path.
+"""The ZeroGPU harness: a fake device API (devtools.zerogpu_fake) and spaces' real fork-and-worker path.
 
 The stand-in app (tests/zerogpu_standin.py) needs CUDA: spaces packs the weights and the worker moves them to
 the GPU. Without one, those tests skip; the fake API's protocol and speed.apply's ZeroGPU choices still run.
@@ -18,7 +18,7 @@ import torch
 
 from zimage import speed
 from zimage.config import Settings
-from zimage.devtools.zerogpu_fake import FakeDeviceApi
+from devtools.zerogpu_fake import FakeDeviceApi
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),

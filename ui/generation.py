@@ -11,7 +11,7 @@ from typing import Any, Callable
 import gradio as gr
 
 from zimage.errors import CancelledError, ZImageError
-from zimage.outputs import SavedImage, prune, save
+from zimage.outputs import SavedImage, prune, save, save_previews_first
 from zimage.request import DEFAULT_SEED, DEFAULT_SHIFT, DEFAULT_SIDE, DEFAULT_STEPS, GenerationRequest, random_seed
 
 from . import notices
@@ -22,7 +22,9 @@ log = logging.getLogger("zimage.app")
 
 
 def gallery_items(entries: list[dict]) -> list[tuple[str, str]]:
-    return [(entry["path"], SavedImage.from_dict(entry).caption) for entry in entries]
+    """The page's gallery shows light previews; downloads and share links use the lossless PNGs."""
+    items = [SavedImage.from_dict(entry) for entry in entries]
+    return [(item.shown, item.caption) for item in items]
 
 
 def run_info(saved: list[SavedImage]) -> dict[str, Any]:
@@ -49,7 +51,7 @@ class Generation:
         `enhanced` is the enhancer's last result in this tab; it is recorded when the prompt is its text.
         """
         params = dict(prompt=prompt, width=width, height=height, seed=seed, count=count, steps=steps, shift=shift)
-        saved = self.make(params, lang, request, progress, enhanced)
+        saved = self.make(params, lang, request, progress, enhanced, preview=True)
         entries = [item.to_dict() for item in saved]
         return gallery_items(entries), run_info(saved), entries
 
@@ -66,10 +68,10 @@ class Generation:
         return generate
 
     def make(self, params: dict[str, Any], lang: str, request: gr.Request | None, progress: Any,
-             enhanced: dict | None = None) -> list[SavedImage]:
+             enhanced: dict | None = None, preview: bool = False) -> list[SavedImage]:
         """Validate, rate-limit, run and save; every failure becomes one translated gr.Error."""
         try:
-            return self._run(GenerationRequest.from_params(params), request, progress, enhanced)
+            return self._run(GenerationRequest.from_params(params), request, progress, enhanced, preview)
         except ZImageError as error:
             raise notices.user_error(error, lang) from None
         except gr.Error:
@@ -80,7 +82,7 @@ class Generation:
                                      lang) from None
 
     def _run(self, req: GenerationRequest, http: gr.Request | None, progress: Any,
-             enhanced: dict | None = None) -> list[SavedImage]:
+             enhanced: dict | None = None, preview: bool = False) -> list[SavedImage]:
         services, session = self.services, session_id(http)
         services.limiter.check(client_id(http))
         cancel = services.cancels.begin(session)
@@ -90,13 +92,14 @@ class Generation:
             if enhanced and enhanced.get("enhanced_prompt") == req.prompt:
                 # The prompt is the enhancer's text, unedited: the PNGs record the idea and the backend too.
                 results = [replace(item, enhanced=enhanced) for item in results]
-            saved = save(results, services.output_dir, f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}")
+            prefix = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+            saved = (save_previews_first if preview else save)(results, services.output_dir, prefix)
         finally:
             services.cancels.end(session, cancel)
             app = services.app
             # The answer's own files are served from the output folder, so they are never pruned.
             prune(services.output_dir, app.output_max_age_hours * 3600, int(app.output_max_mb * 2**20),
-                  keep=[item.path for item in saved])
+                  keep=[path for item in saved for path in (item.path, item.preview) if path])
         return saved
 
     def autorun_generate(self, autorun: bool, *values: Any, request: gr.Request = None,

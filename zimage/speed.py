@@ -5,7 +5,7 @@
 Every lever checks what this machine and its packages allow first. A lever that cannot apply (no CUDA, no
 torchao, ZeroGPU, an attention package missing, a compile error at warm-up) logs one clear line and the report
 says what ran instead, so an optional speed-up never stops the app from starting. Combinations that could
-only fail later, at a request, are refused up front by `check` with a ValidationError.
+only fail later, at a request, are refused up front by `Settings.checked()` with a ValidationError.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch
 from .attention import AUTO, NATIVE_BACKEND, attention_backend_names, set_attention_backend  # noqa: F401
 from .config import on_zero_gpu
 from .errors import ValidationError
+from .request import GUIDANCE_SCALE
 from .memory import GIB, apply_memory_mode, choose_memory_mode, footprint, place, resolve_memory_mode  # noqa: F401
 
 log = logging.getLogger(__name__)
@@ -70,26 +71,6 @@ class SpeedReport:
 
 
 # --- Checks up front ---------------------------------------------------------------------------------------
-
-
-def check(settings: Any) -> None:
-    """Refuse combinations that would load fine and then fail or crawl at every request.
-
-    fp8 with "offload" or "sequential": offload moves torchao's fp8 tensor subclasses inside the request's
-    inference_mode, which torch refuses ("Cannot set version_counter for inference tensor"), and sequential
-    offload would quantize placeholder weights. fp8 without compile: eager fp8 is slower than eager bf16.
-    """
-    if not settings.fp8:
-        return
-    memory = str(settings.memory).strip().lower()
-    if memory in ("offload", "sequential"):
-        raise ValidationError(
-            f"fp8 cannot be combined with memory mode {memory}: offloading moves fp8 weights in a way PyTorch "
-            "refuses during generation. Use memory 'full' or 'auto' with fp8, or turn fp8 off.",
-            code="fp8_offload", memory=memory)
-    if not settings.compile:
-        raise ValidationError("fp8 needs compile: without torch.compile fp8 runs slower than bfloat16. "
-                              "Turn compile on, or fp8 off.", code="fp8_needs_compile")
 
 
 # --- torch.compile -----------------------------------------------------------------------------------------
@@ -235,7 +216,7 @@ def warm_up(pipe: Any, device: str | torch.device, *, height: int = 1024, width:
     for call_width, call_height, images, prompt in calls:
         with torch.inference_mode():
             pipe(prompt=prompt, height=call_height, width=call_width, num_inference_steps=steps,
-                 guidance_scale=0.0, num_images_per_prompt=images,
+                 guidance_scale=GUIDANCE_SCALE, num_images_per_prompt=images,
                  generator=[torch.Generator("cpu").manual_seed(i) for i in range(images)],
                  callback_on_step_end=lambda _pipe, _step, _t, tensors: tensors)
     if target.type == "cuda":
@@ -263,7 +244,7 @@ def apply(pipe: Any, settings: Any, device: str | torch.device) -> SpeedReport:
     Order: check, fp8 (on the device, before the rest moves there), memory mode, attention, compile or
     ahead-of-time blocks, warm-up. A compile that fails at warm-up is undone and the warm-up rerun eagerly.
     """
-    check(settings)
+    settings.checked()  # refuses fp8 combinations that would fail at the first request
     target = torch.device(device)
     fp8_note = _fp8_blocker(settings)
     memory_mode = resolve_memory_mode(settings.memory, target,

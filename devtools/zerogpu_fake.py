@@ -8,7 +8,7 @@ fake grants GPU 0 at once and records every call, so tests can check what the ap
 
     with FakeDeviceApi() as api:                    # in tests
         env = {**os.environ, **api.env()}           # then start the app in a subprocess with env
-    python -m zimage.devtools.zerogpu_fake --port 8765      # for a manual run; prints the variables to set
+    python -m devtools.zerogpu_fake --port 8765      # for a manual run; prints the variables to set
 """
 
 from __future__ import annotations

@@ -1,1 +1,0 @@
-"""Tools for developing and testing the app without its production services (not imported by the app)."""
