@@ -4,7 +4,7 @@ import math
 from urllib.parse import parse_qs
 
 import pytest
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from zimage import presets, sharelink
