@@ -16,6 +16,7 @@ import logging  # noqa: E402
 
 from zimage.config import AppSettings, on_zero_gpu  # noqa: E402
 from zimage.engine import Engine  # noqa: E402
+from zimage.errors import ZImageError  # noqa: E402
 from zimage.flags import add_engine_flags, settings_from_args  # noqa: E402
 
 
@@ -35,7 +36,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings, app_settings = settings_from_args(args), AppSettings.from_env()
-    runner = make_runner(Engine(settings))
+    engine = Engine(settings)
+    try:
+        engine.prepare_safety()  # ZIMAGE_SAFETY=full without its image checker must not serve unfiltered images
+    except ZImageError as error:
+        raise SystemExit(f"Error: {error}") from None
+    runner = make_runner(engine)
     if on_zero_gpu():
         runner.start()  # ZeroGPU workers fork from this process, so the weights must be here before serving
     demo = create_demo(runner, app_settings, settings.output_dir)

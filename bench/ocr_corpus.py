@@ -1,6 +1,6 @@
 """How well the proof-reading check works, on synthetic posters nobody tuned it to.
 
-    python bench/ocr_corpus.py --out bench/results [--count 200] [--typos 100] [--seed 0] [--save-images DIR]
+    python -m bench.ocr_corpus --out bench/results [--count 200] [--typos 100] [--seed 0] [--save-images DIR]
 
 A seeded generator draws posters of 1024x1024: one title and, on about half of them, a subtitle, each a random
 Chinese, English or mixed phrase of 2 to 16 characters, in a Noto CJK (Debian `fonts-noto-cjk`) or DejaVu
@@ -37,10 +37,9 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # `python bench/ocr_corpus.py` puts bench/ first on the path, not the repository.
-from bench.report import write_report  # noqa: E402
-from zimage import textcheck  # noqa: E402
-from zimage.ocr import OcrReader, ocr_version  # noqa: E402
+from bench.report import versions, write_report
+from zimage import textcheck
+from zimage.ocr import OcrReader, ocr_version
 
 SIZE = 1024
 TARGET_RECALL, TARGET_FALSE_ALARM, TARGET_SECONDS = 0.95, 0.02, 1.0
@@ -269,6 +268,7 @@ def machine() -> dict[str, Any]:
                   if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
     return {"cpu": model, "cores": os.cpu_count(), "load_average_end": [round(x, 2) for x in os.getloadavg()],
             "ocr": ocr_version(), "python": platform.python_version(),
+            **versions("onnxruntime", "opencv-python", "pillow", "numpy"),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 

@@ -1,6 +1,6 @@
 """The model's text accuracy per design preset: generate, read the text back, count exact matches.
 
-    python bench/text_accuracy.py --out bench/results [--model auto] [--seeds 4] [--size 1024x1024] [--quick]
+    python -m bench.text_accuracy --out bench/results [--model auto] [--seeds 4] [--size 1024x1024] [--quick]
 
 For every preset of assets/presets.json, in English and Chinese, and for each title/subtitle pair of TEXTS, the
 preset's prompt is generated with seeds 0..N-1 in one batch, and every image is proof-read (zimage/ocr.py,
@@ -23,11 +23,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # `python bench/text_accuracy.py` puts bench/ first on the path, not the repository.
-from bench.report import write_report  # noqa: E402
-from zimage.ocr import OcrReader  # noqa: E402
-from zimage.presets import compose_prompt, list_presets  # noqa: E402
-from zimage.textcheck import expected_spans  # noqa: E402
+from bench.report import write_report
+from zimage.ocr import OcrReader
+from zimage.presets import compose_prompt, list_presets
+from zimage.textcheck import expected_spans
 
 # Short and long, Latin and CJK, with digits and punctuation: the kinds of text designers ask for.
 TEXTS = {

@@ -10,13 +10,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(script: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], capture_output=True, text=True,
-                          timeout=300)
+def run(module: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", f"bench.{module}", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
 
 
 def test_corpus_is_seeded_and_reports_every_figure(tmp_path):
-    done = run("ocr_corpus.py", "--count", "3", "--typos", "2", "--out", str(tmp_path), "--save-images",
+    done = run("ocr_corpus", "--count", "3", "--typos", "2", "--out", str(tmp_path), "--save-images",
                str(tmp_path / "img"))
     assert done.returncode in (0, 2), done.stderr[-2000:]  # 2: a target missed, which 3 posters cannot judge
     figures = json.loads((tmp_path / "ocr_corpus.json").read_text())["figures"]
@@ -31,7 +31,7 @@ def test_corpus_is_seeded_and_reports_every_figure(tmp_path):
 
 
 def test_text_accuracy_runs_on_the_tiny_model(tmp_path):
-    done = run("text_accuracy.py", "--model", "tiny", "--presets", "poster", "--seeds", "2", "--size", "256x256",
+    done = run("text_accuracy", "--model", "tiny", "--presets", "poster", "--seeds", "2", "--size", "256x256",
                "--quick", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads((tmp_path / "text_accuracy.json").read_text())

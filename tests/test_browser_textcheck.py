@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from .apphost import running_app
+from devtools.apphost import running_app
 from .browser import CHROMIUM, CHROMIUM_ARGS
 
 if not CHROMIUM.exists():

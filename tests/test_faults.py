@@ -15,7 +15,7 @@ from ui.services import Services, client_id
 from zimage.config import AppSettings
 from zimage.tiny import ensure_tiny_model
 
-from .apphost import running_app
+from devtools.apphost import running_app
 
 gradio_client = pytest.importorskip("gradio_client")
 

@@ -49,13 +49,13 @@ def test_prompt_without_quotes_expects_nothing():
     assert expected_spans("") == ()
 
 
-def test_outer_quote_wins_and_inner_marks_stay_in_the_span():
+def test_a_span_inside_another_is_checked_as_part_of_it():
     # The presets quote a title that contains " with 「」, so the span is the title exactly.
     assert expected_spans('A sign reading 「Say "hi"」 in neon') == ('Say "hi"',)
 
 
 def test_unmatched_marks_empty_spans_and_repeats_are_ignored():
-    prompt = 'Text 」「OPEN」 and "" and “ ” and "open" again, then a stray 「 mark'
+    prompt = 'Text 」「OPEN」 and “ ” and "open" again, then a stray 「 mark'
     assert expected_spans(prompt) == ("OPEN",)
 
 

@@ -12,6 +12,7 @@ from zimage.config import AppSettings, on_zero_gpu
 from zimage.engine import Engine
 from zimage.runner import Runner
 
+from .enhancement import Enhancement
 from .events import wire
 from .form import Form
 from .generation import Generation
@@ -49,13 +50,17 @@ def create_demo(runner: Runner, app_settings: AppSettings, output_dir: Path) -> 
     with gr.Blocks(title="Z-Image-Turbo", delete_cache=(600, 3600)) as demo:
         page = build_page(Translator())
         wire(page, Generation(services), Form(page), Language(page, runner), Selection(page), demo,
-             app_settings.concurrency)
+             app_settings.concurrency, Enhancement(services))
         wire_check_api()
     demo.queue(max_size=app_settings.queue_size, default_concurrency_limit=app_settings.concurrency)
     return demo
 
 
 def launch_kwargs(output_dir: Path, mcp: bool) -> dict[str, Any]:
+    if mcp:
+        from .mcp import install
+
+        install()
     return dict(
         css=CSS, theme=gr.themes.Soft(), mcp_server=mcp, show_error=True,
         # Only the app's own output folder is served beside Gradio's cache: nothing else on disk is reachable.

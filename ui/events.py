@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import gradio as gr
 
-from zimage.request import limits_text
-
+from . import api
 from .choices import preset_description
+from .enhancement import Enhancement
 from .form import Form
 from .generation import Generation
 from .language import Language
@@ -14,11 +16,6 @@ from .layout import Page
 from .selection import Selection
 from .updates import merge_updates, unique
 
-GENERATE_DOC = ("Generate images with Z-Image-Turbo. " + limits_text() +
-                " Returns the PNG images (each captioned with its seed) and a JSON object with the seeds and the model."
-                " When the prompt quotes text (\"...\", “...”, 「...」, 『...』), each image is proof-read by OCR:"
-                " the images come best-reading first, and the JSON holds each image's verdict (text_checks) and"
-                " best_seed.")
 SHARE_URL_JS = "(q) => q ? window.location.origin + window.location.pathname + '?' + q : ''"
 COPY_JS = "(url) => { if (url && navigator.clipboard) { navigator.clipboard.writeText(url).catch(() => {}); } return url; }"
 BROWSER_LANGUAGE_JS = "(lang, preset) => [navigator.language || 'en', preset]"
@@ -27,16 +24,32 @@ UI_EVENT = dict(api_visibility="private", queue=False)
 
 
 def wire(page: Page, generation: Generation, form: Form, language: Language, selection: Selection,
-         demo: gr.Blocks, concurrency: int) -> None:
-    _wire_generation(page, generation, form, language, demo, concurrency)
+         demo: gr.Blocks, concurrency: int, enhancement: Enhancement) -> None:
+    enhanced = _wire_enhancer(page, enhancement, concurrency)
+    _wire_generation(page, generation, form, language, demo, concurrency, enhanced)
     _wire_form(page, form, language)
     _wire_selection(page, selection)
     page.timer.tick(language.refresh_status, [page.session.lang],
                     [page.header.status, page.header.tiny_banner, page.timer], **UI_EVENT)
 
 
+def _wire_enhancer(page: Page, enhancement: Enhancement, concurrency: int) -> Any:
+    """Enhance streams into the editable box; Accept copies it into the prompt, Revert brings the idea back.
+    It shares the generations' GPU queue: one bounded call at a time, never a whole batch."""
+    i, s, e = page.inputs, page.session, page.inputs.enhance
+    event = e.button.click(enhancement.show_box, None, [e.box], **UI_EVENT)
+    gpu = dict(concurrency_id="gpu", concurrency_limit=concurrency)
+    event = event.then(enhancement.enhance, [i.prompt, i.seed, s.lang], [e.box, s.idea, s.enhanced],
+                       api_name="enhance_in_page", api_visibility="private", **gpu)
+    api.register("enhance", enhancement.api(), api.ENHANCE_PARAMS, [gr.Textbox(visible=False, label="prompt")],
+                 api.ENHANCE_SUMMARY, **gpu)
+    e.accept.click(enhancement.accept, [e.box], [i.prompt, e.box], **UI_EVENT)
+    e.revert.click(enhancement.revert, [s.idea], [i.prompt, e.box, s.enhanced], **UI_EVENT)
+    return event
+
+
 def _wire_generation(page: Page, generation: Generation, form: Form, language: Language, demo: gr.Blocks,
-                     concurrency: int) -> None:
+                     concurrency: int, enhanced: Any) -> None:
     i, o, s = page.inputs, page.outputs, page.session
     gpu = dict(concurrency_id="gpu", concurrency_limit=concurrency)
     results = [o.results, o.info, s.last_run]
@@ -44,8 +57,9 @@ def _wire_generation(page: Page, generation: Generation, form: Form, language: L
                    api_visibility="private")
     run = i.generate.click(generation.pick_seed, [i.seed, i.random_seed], [i.seed, page.header.notice],
                            api_visibility="private")
-    run = run.then(generation.generate, [*i.request_fields, s.lang], results, api_name="generate",
-                   api_description=GENERATE_DOC, **gpu)
+    # The button's event is private (it keeps history in State); its name leaves "generate" to the public API.
+    run = run.then(generation.generate, [*i.request_fields, s.lang, s.enhanced], results,
+                   api_name="generate_in_page", api_visibility="private", **gpu)
     run.success(**history)
     # A page load applies the browser's language, then a share link in the URL fills the form and runs.
     load_outputs = unique([*language.outputs, *form.fill_outputs, page.header.notice, s.autorun])
@@ -59,7 +73,8 @@ def _wire_generation(page: Page, generation: Generation, form: Form, language: L
     linked = linked.then(generation.autorun_generate, [s.autorun, *i.request_fields, s.lang], results,
                          api_visibility="private", **gpu)
     linked.success(**history)
-    i.stop.click(generation.stop, [s.lang], [page.header.notice], cancels=[run, linked], **UI_EVENT)
+    api.register("generate", generation.api(), api.GENERATE_PARAMS, api.outputs(), api.GENERATE_SUMMARY, **gpu)
+    i.stop.click(generation.stop, [s.lang], [page.header.notice], cancels=[run, linked, enhanced], **UI_EVENT)
 
 
 def _wire_form(page: Page, form: Form, language: Language) -> None:

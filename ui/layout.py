@@ -26,6 +26,16 @@ class Header:
 
 
 @dataclass(frozen=True)
+class EnhanceControls:
+    """The prompt enhancer: a button, an editable box it streams into, accept and revert."""
+
+    button: Any
+    box: Any
+    accept: Any
+    revert: Any
+
+
+@dataclass(frozen=True)
 class Inputs:
     prompt: Any
     generate: Any
@@ -45,6 +55,7 @@ class Inputs:
     steps: Any
     shift: Any
     png: Any
+    enhance: EnhanceControls | None = None
 
     @property
     def request_fields(self) -> list[Any]:
@@ -76,6 +87,8 @@ class Session:
     last_run: Any
     selected: Any
     autorun: Any
+    idea: Any = None  # the prompt as it was before Enhance, for Revert
+    enhanced: Any = None  # the enhancer's final result (idea, backend, seed), recorded in the PNGs it makes
 
 
 @dataclass(frozen=True)
@@ -95,6 +108,7 @@ def build_page(tr: Translator) -> Page:
         # A State cannot receive values from frontend js, so the browser's language arrives through this.
         browser_lang=gr.Textbox(visible=False),
         history=gr.State([]), last_run=gr.State([]), selected=gr.State(None), autorun=gr.State(False),
+        idea=gr.State(""), enhanced=gr.State(None),
     )
     header = _header(tr)
     with gr.Row(equal_height=False):
@@ -127,6 +141,7 @@ def _inputs(tr: Translator) -> Inputs:
     with gr.Row():
         generate = tr(gr.Button, value=T("generate"), variant="primary", scale=3, elem_id="zimage-generate")
         stop = tr(gr.Button, value=T("stop"), variant="stop", scale=1, elem_id="zimage-stop")
+    enhance = _enhance_controls(tr)
     with tr(gr.Accordion, label=T("presets"), open=False):
         tr(gr.Markdown, value=T("presets_info"))
         first = presets.list_presets()[0]
@@ -162,7 +177,17 @@ def _inputs(tr: Translator) -> Inputs:
     png = tr(gr.File, label=T("load_png"), file_types=[".png"], type="filepath", height=130,
              elem_id="zimage-load-png")
     return Inputs(prompt, generate, stop, preset, preset_info, text_title, text_subtitle, compose, tier, size, seed,
-                  random_seed, count, width, height, steps, shift, png)
+                  random_seed, count, width, height, steps, shift, png, enhance)
+
+
+def _enhance_controls(tr: Translator) -> EnhanceControls:
+    button = tr(gr.Button, value=T("enhance"), size="sm", elem_id="zimage-enhance")
+    box = tr(gr.Textbox, label=T("enhance_box"), info=T("enhance_info"), lines=4, max_lines=12, visible=False,
+             max_length=MAX_PROMPT_CHARS, elem_id="zimage-enhanced")
+    with gr.Row():
+        accept = tr(gr.Button, value=T("enhance_accept"), size="sm", elem_id="zimage-enhance-accept")
+        revert = tr(gr.Button, value=T("enhance_revert"), size="sm", elem_id="zimage-enhance-revert")
+    return EnhanceControls(button, box, accept, revert)
 
 
 def _outputs(tr: Translator) -> Outputs:

@@ -8,7 +8,7 @@ import gradio as gr
 
 from zimage import i18n, proofread, sharelink
 from zimage.errors import ValidationError
-from zimage.outputs import SavedImage
+from zimage.outputs import SavedImage, wait_written
 
 from . import notices
 from .layout import Page
@@ -35,6 +35,7 @@ class Selection:
         if not entries or not 0 <= evt.index < len(entries):
             return {}
         item = SavedImage.from_dict(entries[evt.index])
+        wait_written(item.path)  # the download is the lossless PNG, which may still be being written
         o = self.page.outputs
         updates = {self.page.session.selected: item.to_dict(), o.parameters: item.parameters_text(),
                    o.download: gr.update(value=item.path), self.page.header.notice: notices.hide(),

@@ -11,13 +11,17 @@ import logging
 import sys
 import warnings
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
+from .enhance_cli import add_enhance_command, add_generate_options, run_enhance, with_enhancer_flag
 from .errors import ValidationError, ZImageError
 from .flags import add_engine_flags, settings_from_args
 from .request import (DEFAULT_SHIFT, DEFAULT_SIDE, DEFAULT_STEPS, MAX_COUNT, MAX_SEED, MAX_SHIFT, MAX_SIDE,
                       MAX_STEPS, MIN_COUNT, MIN_SHIFT, MIN_SIDE, MIN_STEPS, SIDE_MULTIPLE, TURBO_STEPS,
                       GenerationRequest, parse_size, random_seed)
+
+if TYPE_CHECKING:
+    from .engine import Engine
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,8 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--shift", default=DEFAULT_SHIFT, help=f"scheduler time shift ({MIN_SHIFT:g}-{MAX_SHIFT:g})")
     gen.add_argument("--out", type=Path, default=Path("outputs"), help="output folder")
     gen.add_argument("--check-text", action="store_true",
-                     help="proof-read each image against the prompt's quoted text and record the verdict in the PNG")
+                     help="proof-read each image against its prompt's quoted text; the verdict goes into the PNG")
     add_engine_flags(gen)
+    add_generate_options(gen)
+    add_enhance_command(commands, add_engine_flags)
     info = commands.add_parser("info", help="print the settings stored in a PNG")
     info.add_argument("png", type=Path)
     check = commands.add_parser(
@@ -58,40 +64,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from .engine import Engine
     from .outputs import save
 
     width, height = parse_size(args.size)
     seed = random_seed() if args.seed is None else args.seed
     request = GenerationRequest(prompt=args.prompt, width=width, height=height, seed=seed, count=args.count,
                                 steps=args.steps, shift=args.shift)
-    engine = Engine(settings_from_args(args), retry_hint=False)
-    if engine.load().info.is_tiny:
-        print("Note: using the tiny random-weights demo model; its images are noise by design.", file=sys.stderr)
-    results = engine.generate(request)
-    if not args.check_text:
-        for item in save(results, args.out):
-            print(item.path)
-        return 0
-    return _generate_checked(results, request, args.out)
+    engine = _engine(args)
+    if args.enhance:
+        from .enhanced_run import generate_enhanced
 
-
-def _generate_checked(results: list, request: GenerationRequest, out: Path) -> int:
-    """Save with verdicts; print each path with its verdict, then the best-reading image."""
-    from .outputs import save
-    from .proofread import check_images, summary
-    from .textcheck import best_index, expected_spans
-
-    expected = expected_spans(request.prompt)
-    if not expected:
-        print("Note: the prompt quotes no text, so there is nothing to check.", file=sys.stderr)
-    verdicts = check_images([item.image for item in results], expected)
-    saved = save(results, out, verdicts=verdicts)
+        images = generate_enhanced(engine, request, variations=args.variations)
+    else:
+        images = engine.generate(request)
+    saved = save(images, args.out)
+    if args.check_text:
+        return _print_checked(saved)
     for item in saved:
-        print(f"{item.path}\t{summary(item.text_check)}" if expected else item.path)
-    best = best_index(verdicts)
-    if best is not None and len(saved) > 1:
-        print(f"Best: {saved[best].path}")
+        print(item.path)
+    return 0
+
+
+def _print_checked(saved: list) -> int:
+    """Proof-read the saved PNGs; print each path, a tab and its verdict (best-reading first), then the best."""
+    from .proofread import check_saved, summary
+    from .textcheck import best_index
+
+    checked = check_saved(saved)
+    if all(item.text_check is None for item in checked):
+        print("Note: the prompt quotes no text, so there is nothing to check.", file=sys.stderr)
+    for item in checked:
+        print(f"{item.path}\t{summary(item.text_check)}" if item.text_check else item.path)
+    best = best_index([item.text_check for item in checked])
+    if best is not None and len(checked) > 1:
+        print(f"Best: {checked[best].path}")
     return 0
 
 
@@ -102,6 +108,15 @@ def _check(args: argparse.Namespace) -> int:
     checked = check_files(args.images, args.expect)
     print(json.dumps(checked.to_dict(), ensure_ascii=False, indent=2) if args.json else "\n".join(report_lines(checked)))
     return 4 if checked.any_missing else 0
+
+
+def _engine(args: argparse.Namespace) -> "Engine":
+    from .engine import Engine
+
+    engine = Engine(with_enhancer_flag(settings_from_args(args), args), retry_hint=False)
+    if engine.load().info.is_tiny:
+        print("Note: using the tiny random-weights demo model; its images are noise by design.", file=sys.stderr)
+    return engine
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -119,22 +134,36 @@ class _OneLineFormatter(logging.Formatter):
         return ""
 
 
-def _quiet_libraries(verbose: bool) -> None:
-    """Keep library notices (diffusers' "experimental feature" warnings and the like) out of the terminal."""
+def _setup_logging(verbose: bool) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(_OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
-    if verbose:
-        return
+
+
+def _quiet_libraries() -> None:
+    """Keep library notices (diffusers' "experimental feature" warning and the like) out of the terminal.
+
+    torch and diffusers set their loggers' levels when they are imported, so this imports them first.
+    """
+    import diffusers.utils.logging
+    import torch  # noqa: F401
+    import transformers.utils.logging
+
     warnings.filterwarnings("ignore")
-    for name in ("diffusers", "transformers", "torch", "huggingface_hub"):
+    diffusers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.set_verbosity_error()
+    for name in ("torch", "torchao", "huggingface_hub"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        _quiet_libraries(args.verbose)
+        _setup_logging(args.verbose)
+        if args.command in ("generate", "enhance") and not args.verbose:
+            _quiet_libraries()
+        if args.command == "enhance":
+            return run_enhance(args, _engine(args))
         return {"generate": _generate, "info": _info, "check": _check}[args.command](args)
     except ZImageError as error:
         print(f"Error: {error}", file=sys.stderr)

@@ -41,6 +41,69 @@ def default_cache_dir() -> Path:
     return Path(_env("ZIMAGE_CACHE_DIR", str(Path.home() / ".cache" / "zimage")))
 
 
+ENHANCER_BACKENDS = ("auto", "local", "api", "off")
+SAFETY_MODES = ("off", "prompt", "full")
+SAFETY_CHECKER_ID = "CompVis/stable-diffusion-safety-checker"
+
+
+@dataclass(frozen=True)
+class EnhancerSettings:
+    """The prompt enhancer: which backend writes prompts, and how long it may take."""
+
+    backend: str = "auto"
+    api_base: str = ""
+    api_key: str = field(default="", repr=False)  # never in logs or error messages
+    api_model: str = ""
+    max_new_tokens: int = 300
+    timeout: float = 30.0
+
+    @classmethod
+    def from_env(cls) -> "EnhancerSettings":
+        return cls(
+            backend=_env("ZIMAGE_ENHANCER", "auto").lower(),
+            api_base=_env("ZIMAGE_ENHANCER_API_BASE", ""),
+            api_key=_env("ZIMAGE_ENHANCER_API_KEY", ""),
+            api_model=_env("ZIMAGE_ENHANCER_MODEL", ""),
+            max_new_tokens=int(_env_number("ZIMAGE_ENHANCER_MAX_TOKENS", 300)),
+            timeout=_env_number("ZIMAGE_ENHANCER_TIMEOUT", 30.0),
+        ).checked()
+
+    def checked(self) -> "EnhancerSettings":
+        _check_choice("enhancer", self.backend, ENHANCER_BACKENDS)
+        if self.backend == "api" and not (self.api_base and self.api_model):
+            raise ValidationError("ZIMAGE_ENHANCER=api needs ZIMAGE_ENHANCER_API_BASE and ZIMAGE_ENHANCER_MODEL.",
+                                  code="bad_setting", name="ZIMAGE_ENHANCER", value="api")
+        if not (1 <= self.max_new_tokens <= 1024 and 0 < self.timeout <= 300):
+            raise ValidationError("ZIMAGE_ENHANCER_MAX_TOKENS must be 1-1024 and ZIMAGE_ENHANCER_TIMEOUT 0-300 s.",
+                                  code="bad_setting", name="ZIMAGE_ENHANCER_MAX_TOKENS", value=self.max_new_tokens)
+        return self
+
+    def resolved(self, real_weights: bool) -> str:
+        """`auto`: the API when one is configured, else the loaded text encoder, but not the tiny model's."""
+        if self.backend != "auto":
+            return self.backend
+        if self.api_base and self.api_model:
+            return "api"
+        return "local" if real_weights else "off"
+
+
+@dataclass(frozen=True)
+class SafetySettings:
+    """The safety filter: `prompt` screens prompts with the text encoder; `full` also checks every image."""
+
+    mode: str = "off"
+    checker: str = SAFETY_CHECKER_ID
+
+    @classmethod
+    def from_env(cls) -> "SafetySettings":
+        # A public Space screens prompts unless its owner says otherwise; a local install does not.
+        default = "prompt" if os.environ.get("SPACE_ID", "").strip() else "off"
+        settings = cls(mode=_env("ZIMAGE_SAFETY", default).lower(),
+                       checker=_env("ZIMAGE_SAFETY_CHECKER", SAFETY_CHECKER_ID))
+        _check_choice("safety mode", settings.mode, SAFETY_MODES)
+        return settings
+
+
 @dataclass(frozen=True)
 class Settings:
     """How the engine loads and runs the model. `from_env()` fills it; CLI flags override fields."""
@@ -56,6 +119,8 @@ class Settings:
     hub_timeout: float = 3.0
     cache_dir: Path = field(default_factory=default_cache_dir)
     output_dir: Path = field(default_factory=lambda: default_cache_dir() / "outputs")
+    enhancer: EnhancerSettings = field(default_factory=EnhancerSettings)
+    safety: SafetySettings = field(default_factory=SafetySettings)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -71,6 +136,8 @@ class Settings:
             hub_timeout=_env_number("ZIMAGE_HUB_TIMEOUT", 3.0),
             cache_dir=default_cache_dir(),
             output_dir=Path(_env("ZIMAGE_OUTPUT_DIR", str(default_cache_dir() / "outputs"))),
+            enhancer=EnhancerSettings.from_env(),
+            safety=SafetySettings.from_env(),
         ).checked()
 
     def with_overrides(self, **values: object) -> "Settings":
@@ -87,7 +154,27 @@ class Settings:
                 code="fp16",
             )
         _check_choice("dtype", self.dtype, DTYPES)
+        _check_fp8(self.fp8, self.memory, self.compile)
         return self
+
+
+def _check_fp8(fp8: bool, memory: str, compiled: bool) -> None:
+    """Refuse fp8 combinations that would load fine and then fail or crawl at every request.
+
+    fp8 with "offload" or "sequential": offload moves torchao's fp8 tensor subclasses inside the request's
+    inference_mode, which torch refuses ("Cannot set version_counter for inference tensor"), and sequential
+    offload would quantize placeholder weights. fp8 without compile: eager fp8 is slower than eager bf16.
+    """
+    if not fp8:
+        return
+    if memory in ("offload", "sequential"):
+        raise ValidationError(
+            f"fp8 cannot be combined with memory mode {memory}: offloading moves fp8 weights in a way PyTorch "
+            "refuses during generation. Use memory 'full' or 'auto' with fp8, or turn fp8 off.",
+            code="fp8_offload", memory=memory)
+    if not compiled:
+        raise ValidationError("fp8 needs compile: without torch.compile fp8 runs slower than bfloat16. "
+                              "Turn compile on, or fp8 off.", code="fp8_needs_compile")
 
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -53,23 +54,44 @@ def format_parameters(request: GenerationRequest, model: ModelInfo) -> str:
 
 
 def build_pnginfo(request: GenerationRequest, model: ModelInfo,
-                  text_check: TextVerdict | None = None) -> PngImagePlugin.PngInfo:
-    """The PNG's text chunks; a proof-reading verdict (with the OCR's version) joins the JSON chunk when given."""
+                  enhanced: dict[str, Any] | None = None) -> PngImagePlugin.PngInfo:
     info = PngImagePlugin.PngInfo()
     # add_text switches to an iTXt (UTF-8) chunk for non-Latin-1 text, so Chinese prompts survive.
     info.add_text(PARAMETERS_KEY, format_parameters(request, model))
-    payload: dict[str, Any] = {"request": request.to_dict(), "model": model.to_dict(), "versions": package_versions()}
-    if text_check is not None:
-        payload[TEXT_CHECK_KEY] = text_check.to_dict()
+    payload = {"request": request.to_dict(), "model": model.to_dict(), "versions": package_versions()}
+    if enhanced:
+        payload["enhanced"] = enhanced  # the idea and the enhancer that wrote request.prompt from it
     info.add_text(JSON_KEY, json.dumps(payload, ensure_ascii=False))
     return info
 
 
 def save_png(image: Image.Image, request: GenerationRequest, model: ModelInfo, path: Path,
-             text_check: TextVerdict | None = None) -> Path:
+             enhanced: dict[str, Any] | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path, format="PNG", pnginfo=build_pnginfo(request, model, text_check))
+    image.save(path, format="PNG", pnginfo=build_pnginfo(request, model, enhanced))
     return path
+
+
+def record_text_check(path: Path, image: Image.Image, verdict: TextVerdict) -> None:
+    """Add a proof-reading verdict (with the OCR's version) to a PNG's JSON chunk, keeping its pixels and every
+    other chunk. The new file is written beside the old one and swapped in, so a download in progress sees the old
+    file or the new one, never half of one."""
+    with Image.open(path) as original:
+        original.load()
+        texts = {key: value for key, value in original.info.items() if isinstance(value, str)}
+    try:
+        payload = json.loads(texts.get(JSON_KEY, "{}"))
+    except ValueError:
+        payload = {}
+    payload = payload if isinstance(payload, dict) else {}
+    payload[TEXT_CHECK_KEY] = verdict.to_dict()
+    texts[JSON_KEY] = json.dumps(payload, ensure_ascii=False)
+    info = PngImagePlugin.PngInfo()
+    for key, value in texts.items():
+        info.add_text(key, value)
+    partial = path.with_name(f".{path.name}.partial")
+    image.save(partial, format="PNG", pnginfo=info, compress_level=1)
+    os.replace(partial, path)
 
 
 def read_text_check(source: Image.Image | str | Path) -> TextVerdict | None:

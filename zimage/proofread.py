@@ -8,7 +8,7 @@ gives None and a log line, never a failed generation), and a one-line summary in
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -17,7 +17,8 @@ from PIL import Image
 from . import i18n
 from .errors import ValidationError, ZImageError
 from .ocr import OcrReader, shared_reader
-from .outputs import SavedImage, with_text_check
+from .metadata import record_text_check
+from .outputs import SavedImage, wait_written
 from .textcheck import LINE_SEPARATOR, SpanStatus, TextVerdict, best_index, expected_spans, ranking
 
 log = logging.getLogger(__name__)
@@ -123,15 +124,21 @@ def check_images(images: Sequence[Image.Image], expected: Sequence[str],
     return verdicts
 
 
-def check_saved(saved: Sequence[SavedImage], prompt: str, reader: OcrReader | None = None) -> list[SavedImage]:
-    """Proof-read saved images against the prompt's quoted spans, record each verdict in its PNG, and return the
-    items best-reading first (ties keep seed order). A prompt without quotes returns them unchanged, with no OCR."""
-    expected = expected_spans(prompt)
-    if not expected:
-        return list(saved)
-    images = [open_image(item.path) for item in saved]
-    checked = [item if verdict is None else with_text_check(item, image, verdict)
-               for item, image, verdict in zip(saved, images, check_images(images, expected, reader))]
+def check_saved(saved: Sequence[SavedImage], reader: OcrReader | None = None) -> list[SavedImage]:
+    """Proof-read saved images against the quoted spans of each one's own prompt, record each verdict in its PNG,
+    and return the items best-reading first (ties keep their order). Images whose prompt quotes nothing are
+    returned unchanged, with no OCR run."""
+    checked = []
+    for item in saved:
+        expected = expected_spans(item.request.prompt)
+        if expected:
+            wait_written(item.path)  # the page's PNGs are written behind their previews
+            image = open_image(item.path)
+            verdict = check_images([image], expected, reader)[0]
+            if verdict is not None:
+                record_text_check(Path(item.path), image, verdict)
+                item = replace(item, text_check=verdict)
+        checked.append(item)
     return [checked[index] for index in ranking([item.text_check for item in checked])]
 
 

@@ -7,13 +7,16 @@ ZeroGPU wrapper around it (ui/gpu.py); a pool of remote replicas can satisfy it 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
 from PIL import Image
 
 from .cancel import CancelToken
 from .model_info import ModelInfo, ModelStatus
 from .request import GenerationRequest
+
+if TYPE_CHECKING:
+    from .enhance import Enhanced
 
 ProgressFn = Callable[[int, int], None]
 
@@ -25,6 +28,8 @@ class GeneratedImage:
     image: Image.Image
     request: GenerationRequest
     model: ModelInfo
+    # How the prompt was written when the enhancer wrote it: the idea, the backend, the seed (Enhanced.metadata()).
+    enhanced: dict[str, Any] | None = None
 
 
 class Runner(Protocol):
@@ -33,6 +38,10 @@ class Runner(Protocol):
     def generate(self, request: GenerationRequest, progress: ProgressFn | None = None,
                  cancel: CancelToken | None = None) -> list[GeneratedImage]:
         """Make `request.count` images with seeds s, s+1, ...; `cancel` stops the run between steps."""
+        ...
+
+    def enhance(self, idea: str, seed: int = 0, cancel: CancelToken | None = None) -> Iterator["Enhanced"]:
+        """Stream an enhanced prompt for `idea`: partial results, then the final one (`done=True`)."""
         ...
 
     def status(self) -> ModelStatus:

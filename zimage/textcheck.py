@@ -1,10 +1,9 @@
 """Proof-reading: which quoted words of a prompt appear in the text read back from its image.
 
-**Expected text** is every span the prompt puts between quotation marks: straight `"…"`, curly `“…”`, and the
-CJK corner brackets `「…」` and `『…』` (the marks of `presets.QUOTE_PAIRS`, which the presets use to quote the
-user's title). Marks are read left to right; an opening mark pairs with the next closing mark of its kind, so
-`「Say "hi"」` expects `Say "hi"`; an opening mark with no closing mark is not a quote. Spans that compare
-equal (below) are checked once.
+**Expected text** is every span the prompt puts between quotation marks, as `zimage.quotes` finds them (the
+enhancer keeps the same spans verbatim): straight `"…"`, curly `“…”` and `‘…’`, and the CJK corner brackets
+`「…」` and `『…』`, on one line, up to 200 characters. Spans that compare equal (below) are checked once, and a span
+inside another (`hi` in `「Say "hi"」`, as the presets quote a title holding `"`) is checked as part of it.
 
 **The comparison rule.** Both sides are reduced to a key before comparing:
 1. Unicode NFKC, so full-width and half-width forms are the same (`ＡＢＣ１２` = `ABC12`, `，` = `,`);
@@ -38,9 +37,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .presets import QUOTE_PAIRS
+from .quotes import quoted_spans
 
-_CLOSING = dict(QUOTE_PAIRS)
 _LOOK_ALIKES = {"o": "0", "i": "1", "l": "1"}  # after case folding: O/o/0 and I/i/l/1
 LINE_SEPARATOR = " / "  # how read lines are joined for display; punctuation, so keys ignore it
 MIN_SIMILARITY = 0.5  # at or below this (half the characters edited) the closest text read is noise, not shown
@@ -133,23 +131,18 @@ class TextVerdict:
 
 
 def expected_spans(prompt: str) -> tuple[str, ...]:
-    """The quoted spans of a prompt, trimmed, in order, one per distinct key (see the module docstring)."""
-    spans: list[str] = []
+    """The quoted spans of a prompt (zimage.quotes), trimmed, in order; see the module docstring for which repeat."""
+    spans = [quote.text.strip() for quote in quoted_spans(prompt)]
+    keys = [normalise(span) for span in spans]
+    kept: list[str] = []
     seen: set[str] = set()
-    position = 0
-    while position < len(prompt):
-        closing = _CLOSING.get(prompt[position])
-        end = prompt.find(closing, position + 1) if closing else -1
-        if end < 0:
-            position += 1
-            continue
-        span = prompt[position + 1:end].strip()
-        ident = normalise(span) or span  # spans without letters or digits are told apart by their text
-        if span and ident not in seen:
+    for index, (span, key) in enumerate(zip(spans, keys)):
+        ident = key or span  # spans without letters or digits are told apart by their text
+        inside_another = bool(key) and any(key in other and key != other for other in keys)
+        if span and ident not in seen and not inside_another:
             seen.add(ident)
-            spans.append(span)
-        position = end + 1
-    return tuple(spans)
+            kept.append(span)
+    return tuple(kept)
 
 
 def normalise(text: str) -> str:
