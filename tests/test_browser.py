@@ -25,7 +25,8 @@ if not CHROMIUM.exists():
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
 from zimage import sharelink  # noqa: E402
-from zimage.metadata import save_png  # noqa: E402
+from zimage.metadata import save_png
+from zimage.model_info import ModelInfo  # noqa: E402
 from zimage.request import GenerationRequest  # noqa: E402
 
 from . import browser as ui  # noqa: E402
@@ -81,7 +82,7 @@ def seeds_of(items: list[tuple[str, str]]) -> list[int]:
 
 
 def make_png(path: Path, request: GenerationRequest) -> Path:
-    return save_png(Image.new("RGB", (64, 64), "gray"), request, {"model_id": "test"}, path)
+    return save_png(Image.new("RGB", (64, 64), "gray"), request, ModelInfo("test", "none"), path)
 
 
 # --- 1. generate ---------------------------------------------------------------------------------------

@@ -1,93 +1,82 @@
-"""A tiny stand-in app on spaces' real ZeroGPU path, run by tests/test_zerogpu.py in a subprocess.
+"""The app's own ZeroGPU path under spaces' real fork-and-worker code, run by tests/test_zerogpu.py.
 
-It loads the tiny model, applies zimage.speed as the app does, and serves one @spaces.GPU function written the
-way the app's must be (issue 9, points 2-4):
-  - domain errors and out-of-memory become gr.Error with the user's message, because spaces replaces any
-    other exception from the worker with "ZeroGPU worker error" and the class name;
-  - Stop is a file-backed token: the forked worker cannot see the main process's memory, but it sees files;
-  - no warm-up in the main process, whose CUDA is only an emulation.
-Prints one JSON object with what happened. Needs SPACES_ZERO_GPU=true and SPACES_ZERO_DEVICE_API_URL set.
+It builds what app.py builds on a ZeroGPU Space: the real `Engine` on the tiny model and `ui.gpu.ZeroGPURunner`
+around it, loads in the main process, then sends requests through the runner. Failures are injected inside the
+worker by a forward hook that reads a mode file (the hook is inherited by the fork). Prints one JSON object with
+what happened. Needs SPACES_ZERO_GPU=true and SPACES_ZERO_DEVICE_API_URL set (see devtools/zerogpu_fake.py).
 """
 
 import spaces  # noqa: I001 - must come before anything that initialises CUDA
 
-import html
 import json
 import os
 import sys
 import threading
 import time
-from dataclasses import asdict
 from pathlib import Path
 
-import gradio as gr
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from zimage import speed  # noqa: E402
+from ui.gpu import ZeroGPURunner  # noqa: E402
+from zimage.cancel import CancelToken  # noqa: E402
 from zimage.config import Settings  # noqa: E402
-from zimage.errors import CancelledError, ZImageError  # noqa: E402
-from zimage.tiny import build_pipeline  # noqa: E402
+from zimage.engine import Engine  # noqa: E402
+from zimage.errors import ZImageError  # noqa: E402
+from zimage.request import GenerationRequest  # noqa: E402
 
-SIZE = 256
-pipe = build_pipeline()
-pipe.set_progress_bar_config(disable=True)
+MODE = Path(os.environ.get("STANDIN_MODE_FILE", "/tmp/zerogpu-standin-mode"))
 main_calls = [0]
-pipe.transformer.register_forward_hook(lambda *_: main_calls.__setitem__(0, main_calls[0] + 1))
-report = speed.apply(pipe, Settings(attention="native", warmup="auto"), "cuda")
 
 
-def _message(error: Exception) -> gr.Error:
-    return gr.Error(html.escape(str(error)), print_exception=False)
+def inject(*_args) -> None:
+    """Runs on every transformer pass: counts passes in this process, raises what the mode file asks for."""
+    mode = MODE.read_text().strip() if MODE.exists() else ""
+    if mode == "oom":
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+    if mode == "raw":
+        raise ValueError("a message that must not reach the user")
+    if mode == "slow":
+        time.sleep(0.5)  # 50 steps take 25 s unless Stop arrives
 
 
-@spaces.GPU(duration=60)
-def generate(prompt: str, steps: int, cancel_path: str, mode: str):
-    """Runs in the forked worker. `mode` injects the failures the app must report: "oom", "raw"."""
-    def on_step(_pipe, step, _t, tensors):
-        if os.path.exists(cancel_path):
-            raise CancelledError(f"Stopped at step {step + 1} of {steps}.", code="cancelled")
-        return tensors
-
-    try:
-        if mode == "raw":
-            raise ValueError("a message that only a gr.Error would carry")
-        if mode == "oom":
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
-        with torch.inference_mode():
-            out = pipe(prompt=prompt, height=SIZE, width=SIZE, num_inference_steps=steps, guidance_scale=0.0,
-                       output_type="np", callback_on_step_end=on_step)
-        return out.images, torch.cuda.get_device_name()
-    except ZImageError as error:
-        raise _message(error) from None
-    except torch.OutOfMemoryError:
-        raise _message(ZImageError(f"Out of GPU memory at {SIZE}x{SIZE} <x 1>. Try a smaller size.")) from None
-
-
-def attempt(*args):
+def attempt(runner: ZeroGPURunner, steps: int, cancel: CancelToken | None = None) -> dict:
     started = time.perf_counter()
+    request = GenerationRequest("a cat", width=256, height=256, steps=steps, seed=3)
     try:
-        images, device = generate(*args)
-        return {"ok": True, "shape": list(images.shape), "device": device,
+        images = runner.generate(request, None, cancel)
+        return {"ok": True, "size": list(images[0].image.size), "device": images[0].model.device,
                 "seconds": round(time.perf_counter() - started, 2)}
-    except gr.Error as error:
-        return {"ok": False, "message": str(error.message), "seconds": round(time.perf_counter() - started, 2)}
+    except ZImageError as error:
+        return {"ok": False, "type": type(error).__name__, "code": error.code, "message": error.message,
+                "seconds": round(time.perf_counter() - started, 2)}
 
 
 def main() -> None:
-    cancel = Path(os.environ.get("STANDIN_CANCEL_FILE", "/tmp/zerogpu-standin-cancel"))
-    cancel.unlink(missing_ok=True)
+    MODE.unlink(missing_ok=True)
+    engine = Engine(Settings(model="tiny", attention="native", warmup="auto",
+                             cache_dir=Path(os.environ["ZIMAGE_CACHE_DIR"])))
+    runner = ZeroGPURunner(engine)
+    runner.start()  # the app loads before serving, so workers fork with the weights
+    pid = os.getpid()
+    engine.loaded.pipe.transformer.register_forward_pre_hook(
+        lambda *_: main_calls.__setitem__(0, main_calls[0] + (os.getpid() == pid)))
+    engine.loaded.pipe.transformer.register_forward_pre_hook(inject)
     spaces.zero.startup()  # what gr.Blocks.launch runs on a Space: pack the weights, report start-up
-    result = {"report": asdict(report), "main_calls_after_load": main_calls[0],
-              "cuda_emulated": torch.cuda.is_available()}
-    result["first"] = attempt("a cat", 2, str(cancel), "ok")
-    result["second"] = attempt("a cat", 2, str(cancel), "ok")
-    result["oom"] = attempt("a cat", 2, str(cancel), "oom")
-    result["raw"] = attempt("a cat", 2, str(cancel), "raw")
-    threading.Timer(float(os.environ.get("STANDIN_CANCEL_AFTER_S", "4")), cancel.touch).start()
-    result["cancelled"] = attempt("a cat", 5000, str(cancel), "ok")
-    cancel.unlink(missing_ok=True)
-    result["after_cancel"] = attempt("a cat", 2, str(cancel), "ok")
+    result = {"status": runner.status().state, "speed": runner.status().info.speed,
+              "main_calls_after_load": main_calls[0], "cuda_emulated": torch.cuda.is_available()}
+    result["first"] = attempt(runner, 2)
+    result["second"] = attempt(runner, 2)
+    for mode in ("oom", "raw"):
+        MODE.write_text(mode)
+        result[mode] = attempt(runner, 2)
+    MODE.write_text("slow")
+    cancel = CancelToken()
+    threading.Timer(float(os.environ.get("STANDIN_CANCEL_AFTER_S", "3")), cancel.set).start()
+    result["cancelled"] = attempt(runner, 50, cancel)
+    cancel.discard()
+    MODE.unlink()
+    result["after_cancel"] = attempt(runner, 2)
     result["main_calls_end"] = main_calls[0]
     print("RESULT " + json.dumps(result), flush=True)
 
