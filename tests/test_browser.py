@@ -253,7 +253,7 @@ def test_link_with_chinese_and_url_syntax_in_the_prompt_round_trips(browser, app
     expect(page.locator(NOTICE)).to_have_value("Settings loaded from the link.")
     assert ui.text_value(page, "zimage-prompt") == prompt
     [(_, caption)] = ui.gallery_items(page)
-    assert caption == "seed 31"
+    assert caption == "★ seed 31 ✗ 0/2"  # proof-read: the prompt quotes two texts, and noise carries neither
     ui.select_image(page, 0)
     assert parse_qs(urlsplit(ui.text_value(page, "zimage-share-url")).query)["prompt"] == [prompt]
 
