@@ -33,7 +33,8 @@ def no_progress(*args, **kwargs) -> None:
 
 
 def generate(ui: Generation, lang: str = "en") -> tuple:
-    return ui.generate(**ARGS, lang=lang, request=None, progress=no_progress)
+    """The handler's final answer (it is a generator: images first, then text verdicts when the prompt quotes text)."""
+    return list(ui.generate(**ARGS, lang=lang, request=None, progress=no_progress))[-1]
 
 
 def test_out_of_memory_through_the_handler_is_a_clear_error_then_the_next_call_works(ui, tiny_engine, monkeypatch):
@@ -58,7 +59,7 @@ def test_unexpected_failure_names_only_the_error_type(ui, monkeypatch):
     def disk_full(*args, **kwargs):
         raise OSError("No space left on device: '/srv/private/outputs/x.png'")
 
-    monkeypatch.setattr(generation_module, "save", disk_full)
+    monkeypatch.setattr(generation_module, "save_previews_first", disk_full)
     with pytest.raises(gr.Error) as caught:
         generate(ui)
     assert caught.value.message == "Unexpected error (OSError)."  # no path, no stack trace

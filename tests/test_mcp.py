@@ -81,3 +81,22 @@ def test_bad_input_is_a_tool_error_with_the_one_line_message(mcp_url):
     assert result.isError
     assert "count must be between 1 and 8, got 99." in result.content[0].text
     assert "Traceback" not in result.content[0].text
+
+
+def test_check_text_proof_reads_an_image_sent_as_a_data_url(mcp_url):
+    from .test_textcheck import render
+
+    buffer = io.BytesIO()
+    render(["新年快乐", "HAPY NEW YEAR"]).save(buffer, format="PNG")
+    data_url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+    async def action(session):
+        tools = {tool.name: tool for tool in (await session.list_tools()).tools}
+        assert "check_text" in tools and "Proof-read" in tools["check_text"].description
+        return await session.call_tool("check_text", {"image": data_url, "expect": "新年快乐\nHappy New Year"})
+
+    result = call(mcp_url, action)
+    text = result.content[0].text
+    assert not result.isError, text
+    # The endpoint's JSON comes back as text; found, missing, and what was read instead.
+    assert "新年快乐" in text and "Happy New Year" in text and "HAPY" in text and "missing" in text

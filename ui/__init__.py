@@ -18,6 +18,7 @@ from .form import Form
 from .generation import Generation
 from .language import Language
 from .layout import build_page
+from .proofing import wire_check_api
 from .selection import Selection
 from .services import Services
 from .translate import Translator
@@ -50,6 +51,7 @@ def create_demo(runner: Runner, app_settings: AppSettings, output_dir: Path) -> 
         page = build_page(Translator())
         wire(page, Generation(services), Form(page), Language(page, runner), Selection(page), demo,
              app_settings.concurrency, Enhancement(services))
+        wire_check_api()
     demo.queue(max_size=app_settings.queue_size, default_concurrency_limit=app_settings.concurrency)
     return demo
 

@@ -6,13 +6,15 @@ import logging
 import time
 import uuid
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import gradio as gr
 
 from zimage.errors import CancelledError, ZImageError
-from zimage.outputs import SavedImage, prune, save
+from zimage.outputs import SavedImage, prune, save, save_previews_first
+from zimage.proofread import check_saved
 from zimage.request import DEFAULT_SEED, DEFAULT_SHIFT, DEFAULT_SIDE, DEFAULT_STEPS, GenerationRequest, random_seed
+from zimage.textcheck import best_index, expected_spans
 
 from . import notices
 from .api import request_language
@@ -22,16 +24,46 @@ log = logging.getLogger("zimage.app")
 
 
 def gallery_items(entries: list[dict]) -> list[tuple[str, str]]:
-    return [(entry["path"], SavedImage.from_dict(entry).caption) for entry in entries]
+    """The page's gallery shows light previews; downloads and share links use the lossless PNGs."""
+    items = [SavedImage.from_dict(entry) for entry in entries]
+    return [(item.shown, caption) for item, caption in zip(items, captions(items))]
+
+
+def captions(saved: list[SavedImage]) -> list[str]:
+    """Each image's caption ("seed 42 ✓"); the best-reading one starred once the text check is in."""
+    best = best_index([item.text_check for item in saved])
+    return [f"★ {item.caption}" if index == best else item.caption for index, item in enumerate(saved)]
 
 
 def run_info(saved: list[SavedImage]) -> dict[str, Any]:
-    """What a run made, for API and MCP callers: seeds, settings and model, never a server path."""
+    """What a run made, for API and MCP callers: seeds, settings and model, never a server path; and each image's
+    text verdict (None: not checked) with the best-reading seed, when the prompt quotes text."""
     if not saved:
         return {}
     first = saved[0].request
     settings = {key: value for key, value in first.to_dict().items() if key not in ("seed", "count")}
-    return {"seeds": [item.request.seed for item in saved], **settings, "model": saved[0].model.to_dict()}
+    best = best_index([item.text_check for item in saved])
+    return {"seeds": [item.request.seed for item in saved], **settings, "model": saved[0].model.to_dict(),
+            "text_checks": [item.text_check.to_dict() if item.text_check else None for item in saved],
+            "best_seed": saved[best].request.seed if best is not None else None}
+
+
+def needs_check(saved: list[SavedImage]) -> bool:
+    return any(expected_spans(item.request.prompt) for item in saved)
+
+
+def proofread_quietly(saved: list[SavedImage]) -> list[SavedImage]:
+    """The images proof-read and best-reading first; if the check itself breaks, the images as they were."""
+    try:
+        return check_saved(saved)
+    except Exception:  # noqa: BLE001 - the images are made; a failed check must not turn into an error
+        log.exception("Text check failed")
+        return saved
+
+
+def page_answer(saved: list[SavedImage]) -> tuple:
+    entries = [item.to_dict() for item in saved]
+    return gallery_items(entries), run_info(saved), entries
 
 
 class Generation:
@@ -43,15 +75,18 @@ class Generation:
 
     def generate(self, prompt: str, width: float, height: float, seed: float, count: float, steps: float,
                  shift: float, lang: str = "en", enhanced: dict | None = None, request: gr.Request = None,
-                 progress: gr.Progress = gr.Progress()) -> tuple:
+                 progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
         """The Generate button (and share links): the gallery, the info and the entries kept for history.
 
         `enhanced` is the enhancer's last result in this tab; it is recorded when the prompt is its text.
+        A generator: the images go out as soon as their previews exist; when the prompt quotes text, a second
+        answer follows with each image's text verdict, best-reading image first (the images never wait for it).
         """
         params = dict(prompt=prompt, width=width, height=height, seed=seed, count=count, steps=steps, shift=shift)
-        saved = self.make(params, lang, request, progress, enhanced)
-        entries = [item.to_dict() for item in saved]
-        return gallery_items(entries), run_info(saved), entries
+        saved = self.make(params, lang, request, progress, enhanced, preview=True)
+        yield page_answer(saved)
+        if needs_check(saved):
+            yield page_answer(proofread_quietly(saved))
 
     def api(self) -> Callable[..., tuple]:
         """The public /generate endpoint and MCP tool: typed parameters, the gallery and the info."""
@@ -60,16 +95,16 @@ class Generation:
                      count: int = 1, steps: int = DEFAULT_STEPS, shift: float = DEFAULT_SHIFT,
                      request: gr.Request = None, progress: gr.Progress = gr.Progress()) -> tuple:
             params = dict(prompt=prompt, width=width, height=height, seed=seed, count=count, steps=steps, shift=shift)
-            saved = self.make(params, request_language(request), request, progress)
-            return [(item.path, item.caption) for item in saved], run_info(saved)
+            saved = proofread_quietly(self.make(params, request_language(request), request, progress))
+            return list(zip((item.path for item in saved), captions(saved))), run_info(saved)
 
         return generate
 
     def make(self, params: dict[str, Any], lang: str, request: gr.Request | None, progress: Any,
-             enhanced: dict | None = None) -> list[SavedImage]:
+             enhanced: dict | None = None, preview: bool = False) -> list[SavedImage]:
         """Validate, rate-limit, run and save; every failure becomes one translated gr.Error."""
         try:
-            return self._run(GenerationRequest.from_params(params), request, progress, enhanced)
+            return self._run(GenerationRequest.from_params(params), request, progress, enhanced, preview)
         except ZImageError as error:
             raise notices.user_error(error, lang) from None
         except gr.Error:
@@ -80,7 +115,7 @@ class Generation:
                                      lang) from None
 
     def _run(self, req: GenerationRequest, http: gr.Request | None, progress: Any,
-             enhanced: dict | None = None) -> list[SavedImage]:
+             enhanced: dict | None = None, preview: bool = False) -> list[SavedImage]:
         services, session = self.services, session_id(http)
         services.limiter.check(client_id(http))
         cancel = services.cancels.begin(session)
@@ -90,21 +125,23 @@ class Generation:
             if enhanced and enhanced.get("enhanced_prompt") == req.prompt:
                 # The prompt is the enhancer's text, unedited: the PNGs record the idea and the backend too.
                 results = [replace(item, enhanced=enhanced) for item in results]
-            saved = save(results, services.output_dir, f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}")
+            prefix = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+            saved = (save_previews_first if preview else save)(results, services.output_dir, prefix)
         finally:
             services.cancels.end(session, cancel)
             app = services.app
             # The answer's own files are served from the output folder, so they are never pruned.
             prune(services.output_dir, app.output_max_age_hours * 3600, int(app.output_max_mb * 2**20),
-                  keep=[item.path for item in saved])
+                  keep=[path for item in saved for path in (item.path, item.preview) if path])
         return saved
 
     def autorun_generate(self, autorun: bool, *values: Any, request: gr.Request = None,
-                         progress: gr.Progress = gr.Progress()) -> tuple:
+                         progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
         """A share link's run, right after the page fills its fields."""
         if not autorun:
-            return gr.skip(), gr.skip(), []
-        return self.generate(*values, request=request, progress=progress)
+            yield gr.skip(), gr.skip(), []
+            return
+        yield from self.generate(*values, request=request, progress=progress)
 
     def add_history(self, last_run: list[dict], history: list[dict]) -> tuple:
         if not last_run:

@@ -74,6 +74,7 @@ class Outputs:
     share_query: Any
     share_url: Any
     history: Any
+    text_check: Any  # the selected image's proof-reading verdict, in words
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,7 @@ def _outputs(tr: Translator) -> Outputs:
     with tr(gr.Accordion, label=T("details"), open=True):
         parameters = tr(gr.Textbox, label=T("parameters"), placeholder=T("details_empty"), lines=5,
                         interactive=False, elem_id="zimage-parameters")
+        text_check = gr.Markdown("", elem_id="zimage-text-check")
         with gr.Row():
             use_seed = tr(gr.Button, value=T("use_seed"), size="sm", elem_id="zimage-use-seed")
             download = tr(gr.DownloadButton, label=T("download"), size="sm", elem_id="zimage-download")
@@ -205,4 +207,5 @@ def _outputs(tr: Translator) -> Outputs:
     with tr(gr.Accordion, label=T("history"), open=True):
         history = gr.Gallery(show_label=False, format="png", columns=6, height=220, fit_columns=False,
                              object_fit="cover", elem_id="zimage-history", interactive=False)
-    return Outputs(results, info, parameters, use_seed, download, copy_link, share_query, share_url, history)
+    return Outputs(results, info, parameters, use_seed, download, copy_link, share_query, share_url, history,
+                   text_check)

@@ -6,6 +6,7 @@ Bad input of any kind, in any flag, prints one `Error: ...` line and exits with 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import warnings
@@ -45,11 +46,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"inference steps, {MIN_STEPS}-{MAX_STEPS} (Turbo: {TURBO_STEPS})")
     gen.add_argument("--shift", default=DEFAULT_SHIFT, help=f"scheduler time shift ({MIN_SHIFT:g}-{MAX_SHIFT:g})")
     gen.add_argument("--out", type=Path, default=Path("outputs"), help="output folder")
+    gen.add_argument("--check-text", action="store_true",
+                     help="proof-read each image against its prompt's quoted text; the verdict goes into the PNG")
     add_engine_flags(gen)
     add_generate_options(gen)
     add_enhance_command(commands, add_engine_flags)
     info = commands.add_parser("info", help="print the settings stored in a PNG")
     info.add_argument("png", type=Path)
+    check = commands.add_parser(
+        "check", help="proof-read images: exit 0 when every expected text is found, 4 when some is missing")
+    check.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    check.add_argument("--expect", action="append", default=[], metavar="TEXT",
+                       help="text that must appear (repeat for more); default: the quoted text of the prompt "
+                            "stored in a PNG made by zimage")
+    check.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     return parser
 
 
@@ -67,9 +77,37 @@ def _generate(args: argparse.Namespace) -> int:
         images = generate_enhanced(engine, request, variations=args.variations)
     else:
         images = engine.generate(request)
-    for item in save(images, args.out):
+    saved = save(images, args.out)
+    if args.check_text:
+        return _print_checked(saved)
+    for item in saved:
         print(item.path)
     return 0
+
+
+def _print_checked(saved: list) -> int:
+    """Proof-read the saved PNGs; print each path, a tab and its verdict (best-reading first), then the best."""
+    from .proofread import check_saved, summary
+    from .textcheck import best_index
+
+    checked = check_saved(saved)
+    if all(item.text_check is None for item in checked):
+        print("Note: the prompt quotes no text, so there is nothing to check.", file=sys.stderr)
+    for item in checked:
+        print(f"{item.path}\t{summary(item.text_check)}" if item.text_check else item.path)
+    best = best_index([item.text_check for item in checked])
+    if best is not None and len(checked) > 1:
+        print(f"Best: {checked[best].path}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Proof-read image files; the exit code says whether anything expected is missing, as `diff` does."""
+    from .proofread import check_files, report_lines
+
+    checked = check_files(args.images, args.expect)
+    print(json.dumps(checked.to_dict(), ensure_ascii=False, indent=2) if args.json else "\n".join(report_lines(checked)))
+    return 4 if checked.any_missing else 0
 
 
 def _engine(args: argparse.Namespace) -> "Engine":
@@ -126,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             _quiet_libraries()
         if args.command == "enhance":
             return run_enhance(args, _engine(args))
-        return _generate(args) if args.command == "generate" else _info(args)
+        return {"generate": _generate, "info": _info, "check": _check}[args.command](args)
     except ZImageError as error:
         print(f"Error: {error}", file=sys.stderr)
         return 1

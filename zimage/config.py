@@ -154,7 +154,27 @@ class Settings:
                 code="fp16",
             )
         _check_choice("dtype", self.dtype, DTYPES)
+        _check_fp8(self.fp8, self.memory, self.compile)
         return self
+
+
+def _check_fp8(fp8: bool, memory: str, compiled: bool) -> None:
+    """Refuse fp8 combinations that would load fine and then fail or crawl at every request.
+
+    fp8 with "offload" or "sequential": offload moves torchao's fp8 tensor subclasses inside the request's
+    inference_mode, which torch refuses ("Cannot set version_counter for inference tensor"), and sequential
+    offload would quantize placeholder weights. fp8 without compile: eager fp8 is slower than eager bf16.
+    """
+    if not fp8:
+        return
+    if memory in ("offload", "sequential"):
+        raise ValidationError(
+            f"fp8 cannot be combined with memory mode {memory}: offloading moves fp8 weights in a way PyTorch "
+            "refuses during generation. Use memory 'full' or 'auto' with fp8, or turn fp8 off.",
+            code="fp8_offload", memory=memory)
+    if not compiled:
+        raise ValidationError("fp8 needs compile: without torch.compile fp8 runs slower than bfloat16. "
+                              "Turn compile on, or fp8 off.", code="fp8_needs_compile")
 
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from .cancel import CancelToken
-from .config import Settings, on_zero_gpu
+from .config import Settings
 from .devices import free_memory, pick_device, pick_dtype
 from .enhance import Enhanced, Enhancer, build_enhancer
 from .errors import EnhanceError, ModelLoadError, ZImageError
@@ -184,19 +184,12 @@ def load_model(settings: Settings) -> LoadedModel:
         # Measured (docs/benchmarks.md): on a busy 2-core machine the tiny model's tiny ops run 2-5x slower on two
         # threads; through the app one thread costs nothing. The real model keeps torch's default.
         torch.set_num_threads(1)
-    memory_mode = speed.apply_memory_mode(pipe, settings.memory, device)
-    attention = speed.set_attention_backend(pipe.transformer, settings.attention)
-    fp8 = settings.fp8 and speed.quantize_fp8(pipe.transformer)
-    compiled = settings.compile and speed.compile_repeated_blocks(pipe.transformer)
-    if settings.warmup == "on" or (settings.warmup == "auto" and device == "cuda" and not on_zero_gpu()):
-        # On ZeroGPU the main process only emulates CUDA; a warm-up there would run without a GPU.
-        # A compiled model recompiles for each new shape, so warm it up at the size people use most.
-        side = 1024 if compiled else 256
-        speed.warm_up(pipe, device, height=side, width=side)
+    report = speed.apply(pipe, settings, device)
     info = ModelInfo(
         model_id=source.model_id, revision=source.revision, is_tiny=source.is_tiny,
         fallback_reason=source.fallback_reason, device=device, dtype=str(dtype).removeprefix("torch."),
-        memory_mode=memory_mode, attention=attention, compiled=compiled, fp8=fp8,
+        memory_mode=report.memory_mode, attention=report.attention, compiled=report.compiled, fp8=report.fp8,
+        aoti=report.aoti, speed=report.summary(),
         load_seconds=round(time.perf_counter() - started, 2), model_hash=short_hash(local_folder(source), settings.cache_dir),
     )
     log.info("Model ready in %.1f s: %s", info.load_seconds, info)
