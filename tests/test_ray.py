@@ -53,7 +53,7 @@ def test_a_full_serve_queue_answers_busy_and_nothing_else(report):
 def test_stop_cancels_the_run_on_its_replica(report):
     stop = report["stop"]
     assert stop["result"] == "cancelled"
-    assert stop["last_step"] < 50 and stop["seconds_after_stop"] < 5
+    assert stop["last_step"] < 10 and stop["seconds_after_stop"] < 5  # set at step 2 of 50: it ends within a few steps
     assert stop["next"] == "ok"
 
 
