@@ -38,11 +38,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def build_runner(args: argparse.Namespace, engine: Engine, app_settings: AppSettings) -> tuple[Runner, AppSettings]:
-    """In this process (or ZeroGPU's workers), or on Ray Serve replicas (each with its own engine) when asked."""
+    """In this process (or ZeroGPU's workers), or on Ray Serve replicas (each with its own engine) when asked.
+    Replicas check the safety setting themselves: a missing image checker fails their deployment."""
     from ui import make_runner
 
     if all(value is None for value in (args.replicas, args.min_replicas, args.max_replicas)) \
             and not os.environ.get("ZIMAGE_REPLICAS", "").strip():
+        try:
+            engine.prepare_safety()  # ZIMAGE_SAFETY=full without its image checker must not serve unfiltered images
+        except ZImageError as error:
+            raise SystemExit(f"Error: {error}") from None
         return make_runner(engine), app_settings
     if importlib.util.find_spec("ray") is None:
         raise SystemExit("Error: replicas need Ray Serve: pip install -r requirements-ray.txt")
@@ -63,12 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_from_args(args)
-    engine = Engine(settings)
-    try:
-        engine.prepare_safety()  # ZIMAGE_SAFETY=full without its image checker must not serve unfiltered images
-    except ZImageError as error:
-        raise SystemExit(f"Error: {error}") from None
-    runner, app_settings = build_runner(args, engine, AppSettings.from_env())
+    runner, app_settings = build_runner(args, Engine(settings), AppSettings.from_env())
     if on_zero_gpu():
         runner.start()  # ZeroGPU workers fork from this process, so the weights must be here before serving
     demo = create_demo(runner, app_settings, settings.output_dir)
