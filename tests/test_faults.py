@@ -33,8 +33,7 @@ def no_progress(*args, **kwargs) -> None:
 
 
 def generate(ui: Generation, lang: str = "en") -> tuple:
-    """The handler's final answer (it is a generator: images first, then text verdicts when the prompt quotes text)."""
-    return list(ui.generate(**ARGS, lang=lang, request=None, progress=no_progress))[-1]
+    return ui.generate(**ARGS, lang=lang, request=None, progress=no_progress)
 
 
 def test_out_of_memory_through_the_handler_is_a_clear_error_then_the_next_call_works(ui, tiny_engine, monkeypatch):

@@ -55,12 +55,15 @@ def _wire_generation(page: Page, generation: Generation, form: Form, language: L
     results = [o.results, o.info, s.last_run]
     history = dict(fn=generation.add_history, inputs=[s.last_run, s.history], outputs=[s.history, o.history],
                    api_visibility="private")
+    # Text checks run on the CPU beside the GPU queue, and quietly: the images are already on screen.
+    proofread = dict(fn=generation.proofread, inputs=[s.last_run], outputs=results, api_visibility="private",
+                     concurrency_id="proofread", concurrency_limit=concurrency, show_progress="hidden")
     run = i.generate.click(generation.pick_seed, [i.seed, i.random_seed], [i.seed, page.header.notice],
                            api_visibility="private")
     # The button's event is private (it keeps history in State); its name leaves "generate" to the public API.
     run = run.then(generation.generate, [*i.request_fields, s.lang, s.enhanced], results,
                    api_name="generate_in_page", api_visibility="private", **gpu)
-    run.success(**history)
+    run.success(**proofread).success(**history)
     # A page load applies the browser's language, then a share link in the URL fills the form and runs.
     load_outputs = unique([*language.outputs, *form.fill_outputs, page.header.notice, s.autorun])
 
@@ -72,7 +75,7 @@ def _wire_generation(page: Page, generation: Generation, form: Form, language: L
                        js=BROWSER_LANGUAGE_JS)
     linked = linked.then(generation.autorun_generate, [s.autorun, *i.request_fields, s.lang], results,
                          api_visibility="private", **gpu)
-    linked.success(**history)
+    linked.success(**proofread).success(**history)
     api.register("generate", generation.api(), api.GENERATE_PARAMS, api.outputs(), api.GENERATE_SUMMARY, **gpu)
     i.stop.click(generation.stop, [s.lang], [page.header.notice], cancels=[run, linked, enhanced], **UI_EVENT)
 

@@ -6,7 +6,7 @@ import logging
 import time
 import uuid
 from dataclasses import replace
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import gradio as gr
 
@@ -75,18 +75,22 @@ class Generation:
 
     def generate(self, prompt: str, width: float, height: float, seed: float, count: float, steps: float,
                  shift: float, lang: str = "en", enhanced: dict | None = None, request: gr.Request = None,
-                 progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
+                 progress: gr.Progress = gr.Progress()) -> tuple:
         """The Generate button (and share links): the gallery, the info and the entries kept for history.
 
         `enhanced` is the enhancer's last result in this tab; it is recorded when the prompt is its text.
-        A generator: the images go out as soon as their previews exist; when the prompt quotes text, a second
-        answer follows with each image's text verdict, best-reading image first (the images never wait for it).
+        The images go out as soon as their previews exist; `proofread` follows as its own event.
         """
         params = dict(prompt=prompt, width=width, height=height, seed=seed, count=count, steps=steps, shift=shift)
-        saved = self.make(params, lang, request, progress, enhanced, preview=True)
-        yield page_answer(saved)
-        if needs_check(saved):
-            yield page_answer(proofread_quietly(saved))
+        return page_answer(self.make(params, lang, request, progress, enhanced, preview=True))
+
+    def proofread(self, entries: list[dict]) -> tuple:
+        """After the images are shown: each one's text verdict, best-reading image first, when the prompt quotes
+        text. A separate event outside the GPU queue, so the OCR (CPU) never holds up anyone's generation."""
+        saved = [SavedImage.from_dict(entry) for entry in entries or []]
+        if not needs_check(saved):
+            return gr.skip(), gr.skip(), gr.skip()
+        return page_answer(proofread_quietly(saved))
 
     def api(self) -> Callable[..., tuple]:
         """The public /generate endpoint and MCP tool: typed parameters, the gallery and the info."""
@@ -136,12 +140,11 @@ class Generation:
         return saved
 
     def autorun_generate(self, autorun: bool, *values: Any, request: gr.Request = None,
-                         progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
+                         progress: gr.Progress = gr.Progress()) -> tuple:
         """A share link's run, right after the page fills its fields."""
         if not autorun:
-            yield gr.skip(), gr.skip(), []
-            return
-        yield from self.generate(*values, request=request, progress=progress)
+            return gr.skip(), gr.skip(), []
+        return self.generate(*values, request=request, progress=progress)
 
     def add_history(self, last_run: list[dict], history: list[dict]) -> tuple:
         if not last_run:
