@@ -1,1 +1,2 @@
-"""Benchmarks: `python bench/cpu.py`, `python bench/gpu.py`, `python bench/load.py` (see docs/benchmarks.md)."""
+"""Benchmarks, run as modules from the repository root: `python -m bench.cpu`, `python -m bench.gpu`,
+`python -m bench.load` (see docs/benchmarks.md)."""

@@ -1,7 +1,7 @@
 """Load test: N concurrent API users, each sending M /generate requests; every request must end clearly.
 
-    python bench/load.py --users 32 --requests 5                   # launches `python app.py` on the tiny model
-    python bench/load.py --users 8 --requests 3 --url http://127.0.0.1:7860/ --out /tmp/load
+    python -m bench.load --users 32 --requests 5                   # launches `python app.py` on the tiny model
+    python -m bench.load --users 8 --requests 3 --url http://127.0.0.1:7860/ --out /tmp/load
 
 Each user is its own gradio_client session and sends its requests one after another (a closed loop), so up to
 N requests are in flight at once. Every request is counted as exactly one of:
@@ -30,9 +30,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # `python bench/load.py` puts bench/ first on the path, not the repository.
-from bench.report import write_report  # noqa: E402 - needs the repository on the path first
+from bench.report import write_report
+from devtools.apphost import ROOT, running_app
 
 PROMPT = "a lighthouse on a cliff at dusk, waves, 35mm photograph"
 # What a caller may see when the app is full or limiting: gradio_client's QueueError, the browser's text,
@@ -172,16 +171,11 @@ def run_load(url: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def launched_app(work: Path, queue_size: int | None):
     """`python app.py` on the tiny model in a subprocess, with its outputs and Gradio cache in `work`."""
-    from tests.apphost import running_app
-
-    env = {"GRADIO_TEMP_DIR": str(work / "gradio")}
-    if queue_size:
-        env["ZIMAGE_QUEUE_SIZE"] = str(queue_size)
-    return running_app(work, **env)
+    return running_app(work, **({"ZIMAGE_QUEUE_SIZE": str(queue_size)} if queue_size else {}))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=8, help="concurrent API users (default 8)")
     parser.add_argument("--requests", type=int, default=3, help="requests per user, sent one after another")
     parser.add_argument("--url", help="a running app; without it the app is launched on the tiny model")

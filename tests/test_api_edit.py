@@ -12,7 +12,7 @@ from zimage.masks import band, prepare_mask
 from zimage.metadata import read_request
 from zimage.tiny import save_tiny_lora
 
-from .apphost import running_app
+from devtools.apphost import running_app
 
 gradio_client = pytest.importorskip("gradio_client")
 handle_file = gradio_client.handle_file
@@ -42,8 +42,8 @@ def test_fix_a_region_through_the_api_keeps_every_pixel_outside_the_band(client,
     gallery, info = client.predict(handle_file(str(folder / "in.png")), handle_file(str(folder / "mask.png")),
                                    "a red door", 1.0, 0, 0, 7, 2, 3, 3.0, "ink:0.5", 4, api_name="/edit")
     assert info["seeds"] == [7, 8]
-    assert info["request"]["source_sha256"] == hashlib.sha256((folder / "in.png").read_bytes()).hexdigest()
-    assert info["request"]["loras"][0]["name"] == "ink" and len(info["request"]["loras"][0]["sha12"]) == 12
+    assert info["source_sha256"] == hashlib.sha256((folder / "in.png").read_bytes()).hexdigest()
+    assert info["loras"][0]["name"] == "ink" and len(info["loras"][0]["sha12"]) == 12
     original = np.asarray(Image.open(folder / "in.png"), dtype=int)
     outside = ~band(prepare_mask(Image.open(folder / "mask.png"), SIZE, 4))
     for item in gallery:
@@ -57,7 +57,7 @@ def test_fix_a_region_through_the_api_keeps_every_pixel_outside_the_band(client,
 def test_restyle_without_a_mask_follows_the_image_size(client, folder):
     gallery, info = client.predict(handle_file(str(folder / "in.png")), None, "watercolour", 0.6, 0, 0, 1, 1, 3,
                                    3.0, "", 4, api_name="/edit")
-    assert (info["width"], info["height"]) == SIZE and info["request"]["mask_sha256"] == ""
+    assert (info["width"], info["height"]) == SIZE and info["mask_sha256"] == ""
 
 
 @pytest.mark.parametrize("name,strength,loras,message", [
@@ -76,5 +76,5 @@ def test_bad_edits_are_one_clear_error_and_the_app_keeps_serving(client, folder,
 def test_generate_keeps_its_positional_parameters_and_takes_loras_last(client):
     plain, _ = client.predict("lantern", 256, 256, 3, 1, 2, 3.0, api_name="/generate")
     styled, info = client.predict("lantern", 256, 256, 3, 1, 2, 3.0, "ink:1", api_name="/generate")
-    assert info["request"]["loras"][0]["name"] == "ink"
+    assert info["loras"][0]["name"] == "ink"
     assert not np.array_equal(np.asarray(Image.open(plain[0]["image"])), np.asarray(Image.open(styled[0]["image"])))

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .apphost import ROOT, running_app
+from devtools.apphost import ROOT, running_app
 from .browser import CHROMIUM, CHROMIUM_ARGS
 
 if not CHROMIUM.exists():
@@ -25,7 +25,8 @@ if not CHROMIUM.exists():
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
 from zimage import sharelink  # noqa: E402
-from zimage.metadata import save_png  # noqa: E402
+from zimage.metadata import save_png
+from zimage.model_info import ModelInfo  # noqa: E402
 from zimage.request import GenerationRequest  # noqa: E402
 
 from . import browser as ui  # noqa: E402
@@ -81,7 +82,7 @@ def seeds_of(items: list[tuple[str, str]]) -> list[int]:
 
 
 def make_png(path: Path, request: GenerationRequest) -> Path:
-    return save_png(Image.new("RGB", (64, 64), "gray"), request, {"model_id": "test"}, path)
+    return save_png(Image.new("RGB", (64, 64), "gray"), request, ModelInfo("test", "none"), path)
 
 
 # --- 1. generate ---------------------------------------------------------------------------------------
@@ -252,7 +253,7 @@ def test_link_with_chinese_and_url_syntax_in_the_prompt_round_trips(browser, app
     expect(page.locator(NOTICE)).to_have_value("Settings loaded from the link.")
     assert ui.text_value(page, "zimage-prompt") == prompt
     [(_, caption)] = ui.gallery_items(page)
-    assert caption == "seed 31"
+    assert caption == "★ seed 31 ✗ 0/2"  # proof-read: the prompt quotes two texts, and noise carries neither
     ui.select_image(page, 0)
     assert parse_qs(urlsplit(ui.text_value(page, "zimage-share-url")).query)["prompt"] == [prompt]
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .apphost import ROOT, running_app
+from devtools.apphost import ROOT, running_app
 from .browser import CHROMIUM, CHROMIUM_ARGS
 
 if not CHROMIUM.exists():

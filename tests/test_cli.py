@@ -40,7 +40,13 @@ def test_generate_writes_pngs_named_by_seed_whose_metadata_parses_back(tmp_path)
     (["--size", "1000x1000"], "Error: width must be a multiple of 16, got 1000."),
     (["--count", "9"], "Error: count must be between 1 and 8, got 9."),
     (["--seed", "-5"], "Error: seed must be between 0 and 4294967295, got -5."),
-    (["--model", "no/such-model-here"], "Error: "),
+    (["--model", "no/such-model-here"], "Error: The model could not be loaded"),
+    (["--seed", "abc"], "Error: seed must be a number, got 'abc'."),
+    (["--steps", "2.5"], "Error: steps must be a whole number, got 2.5."),
+    (["--shift", "x"], "Error: shift must be a number, got 'x'."),
+    (["--device", "tpu"], "Error: Unknown device 'tpu'. Choose one of: auto, cuda, mps, cpu."),
+    (["--memory", "lots"], "Error: Unknown memory 'lots'. Choose one of: auto, full, offload, sequential."),
+    (["--no-such-flag"], "Error: Unrecognized arguments: --no-such-flag."),
 ])
 def test_bad_input_is_one_line_and_exit_1(args, message, tmp_path):
     result = run_cli("generate", "a cat", "--out", str(tmp_path), *args)
@@ -56,3 +62,22 @@ def test_info_prints_the_settings_of_a_png(tmp_path):
     assert made.returncode == 0, made.stderr
     shown = run_cli("info", made.stdout.strip())
     assert shown.returncode == 0 and "seed: 3" in shown.stdout and "prompt: lighthouse" in shown.stdout
+
+
+def test_usage_mistakes_are_one_line_too():
+    result = run_cli("generate")
+    assert result.returncode == 1 and result.stderr.startswith("Error: The following arguments are required: prompt")
+    assert "usage:" not in result.stderr
+
+
+def test_a_load_failure_does_not_promise_a_retry_and_library_noise_stays_out(tmp_path):
+    result = run_cli("generate", "a cat", "--model", str(tmp_path), "--out", str(tmp_path))
+    assert result.returncode == 1
+    assert "no model_index.json" in result.stderr and "retried" not in result.stderr
+    made = run_cli("generate", "quiet", "--size", "256x256", "--steps", "2", "--out", str(tmp_path), "--model", "tiny")
+    assert made.returncode == 0, made.stderr
+    assert "experimental" not in made.stderr and "Warning" not in made.stderr
+    assert "2/2" in made.stderr  # the progress bar stays
+    noisy = run_cli("--verbose", "generate", "loud", "--size", "256x256", "--steps", "2", "--out", str(tmp_path),
+                    "--model", "tiny")
+    assert noisy.returncode == 0 and "INFO" in noisy.stderr

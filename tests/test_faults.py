@@ -15,7 +15,7 @@ from ui.services import Services, client_id
 from zimage.config import AppSettings
 from zimage.tiny import ensure_tiny_model
 
-from .apphost import running_app
+from devtools.apphost import running_app
 
 gradio_client = pytest.importorskip("gradio_client")
 
@@ -58,7 +58,7 @@ def test_unexpected_failure_names_only_the_error_type(ui, monkeypatch):
     def disk_full(*args, **kwargs):
         raise OSError("No space left on device: '/srv/private/outputs/x.png'")
 
-    monkeypatch.setattr(generation_module, "save", disk_full)
+    monkeypatch.setattr(generation_module, "save_previews_first", disk_full)
     with pytest.raises(gr.Error) as caught:
         generate(ui)
     assert caught.value.message == "Unexpected error (OSError)."  # no path, no stack trace

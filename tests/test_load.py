@@ -1,29 +1,19 @@
-"""A small run of bench/load.py: 8 concurrent API users x 3 requests, and not one request may be lost."""
+"""A small run of bench.load: 8 concurrent API users x 3 requests, and not one request may be lost."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 
 import pytest
 
-from .apphost import ROOT, running_app
+from bench import load as bench
+from devtools.apphost import running_app
 
 pytest.importorskip("gradio_client")
 
 
-def load_bench():
-    spec = importlib.util.spec_from_file_location("bench_load", ROOT / "bench" / "load.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_eight_users_three_requests_each_lose_nothing(tmp_path):
-    bench = load_bench()
-    with running_app(tmp_path, GRADIO_TEMP_DIR=str(tmp_path / "gradio")) as url:
+    with running_app(tmp_path) as url:
         code = bench.main(["--users", "8", "--requests", "3", "--url", url, "--out", str(tmp_path / "out"),
                            "--timeout", "300"])
     summary = json.loads((tmp_path / "out" / "load.json").read_text())
@@ -34,7 +24,6 @@ def test_eight_users_three_requests_each_lose_nothing(tmp_path):
 
 
 def test_a_lost_request_fails_the_run():
-    bench = load_bench()
     args = bench.parse_args(["--users", "1", "--requests", "2"])
     outcomes = [bench.Outcome(0, 0, "ok", 1.0), bench.Outcome(0, 1, "lost", 600.0, "no answer")]
     summary = bench.summarize(outcomes, 10.0, args, "http://x")

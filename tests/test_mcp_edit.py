@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from .apphost import running_app
+from devtools.apphost import running_app
 
 pytest.importorskip("mcp")
 

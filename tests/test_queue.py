@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from .apphost import running_app
+from devtools.apphost import running_app
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client.utils import QueueError  # noqa: E402 - raised when the server answers 503 (queue full)

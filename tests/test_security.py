@@ -15,7 +15,7 @@ import pytest
 from zimage.metadata import read_request
 from zimage.tiny import ensure_tiny_model
 
-from .apphost import ROOT, running_app
+from devtools.apphost import ROOT, running_app
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client.utils import Status  # noqa: E402

@@ -1,89 +1,132 @@
-"""zimage.speed on the CPU: every lever must degrade to a clear, safe answer when it cannot apply."""
+"""zimage.speed, zimage.attention and zimage.memory on the CPU: every lever degrades to a clear, safe answer
+when it cannot apply, and the combinations that would fail at a request are refused up front."""
 
 from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pytest
 import torch
 
-from zimage import speed
+from zimage import attention, memory, speed
+from zimage.config import Settings
 from zimage.errors import ValidationError
+from zimage.tiny import CONFIGS, build_pipeline
+
+GIB = memory.GIB
+MIXED_PROMPTS = ["a", "a much longer prompt with many more tokens than the first, so the batch needs a mask " * 2]
 
 
-@pytest.fixture(scope="module")
-def transformer():
-    """A small random ZImageTransformer2DModel; the real class, so diffusers' own checks run."""
-    from diffusers import ZImageTransformer2DModel
-
-    torch.manual_seed(0)
-    model = ZImageTransformer2DModel(
-        all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=32, n_layers=2, n_refiner_layers=1,
-        n_heads=2, n_kv_heads=2, qk_norm=True, cap_feat_dim=32, axes_dims=[4, 6, 6], axes_lens=[1536, 512, 512],
-    )
-    with torch.no_grad():  # uninitialised memory in some diffusers versions
-        model.x_pad_token.normal_(std=0.02)
-        model.cap_pad_token.normal_(std=0.02)
-    return model.eval()
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture
 def pipe():
-    from zimage.tiny import build_pipeline
-
     pipeline = build_pipeline()
     pipeline.set_progress_bar_config(disable=True)
     return pipeline
 
 
-def _backends(model) -> set:
-    return {m.processor._attention_backend for m in model.modules() if hasattr(getattr(m, "processor", None),
-                                                                            "_attention_backend")}
+def _image(pipeline, prompt="a cat", size=64) -> np.ndarray:
+    with torch.inference_mode():
+        return pipeline(prompt=prompt, height=size, width=size, num_inference_steps=1, guidance_scale=0.0,
+                        generator=torch.Generator("cpu").manual_seed(0), output_type="np").images
 
 
-def test_unavailable_backend_falls_back_to_native(transformer, caplog):
-    with caplog.at_level(logging.WARNING, logger="zimage.speed"):
-        assert speed.set_attention_backend(transformer, "flash") == "native"
+# --- Attention ---------------------------------------------------------------------------------------------
+
+
+def test_unavailable_backend_falls_back_to_native(pipe, caplog):
+    expected = _image(pipe)
+    with caplog.at_level(logging.WARNING, logger="zimage.attention"):
+        assert attention.set_attention_backend(pipe.transformer, "flash") == "native"
     assert "'flash' is unavailable" in caplog.text
-    assert {str(b.value) for b in _backends(transformer)} == {"native"}
+    np.testing.assert_array_equal(_image(pipe), expected)
 
 
-def test_backend_failing_diffusers_check_falls_back(transformer, monkeypatch):
+def test_backend_failing_diffusers_check_falls_back(pipe, monkeypatch):
     # Pretend CUDA exists, so the request reaches diffusers' own requirements check (flash-attn is not installed).
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert speed.set_attention_backend(transformer, "flash") == "native"
+    assert attention.set_attention_backend(pipe.transformer, "flash") == "native"
 
 
-def test_auto_backend_on_cpu_is_native(transformer):
-    assert speed.set_attention_backend(transformer, " AUTO ") == "native"
+def test_flash_kernel_serves_a_batch_that_needs_a_mask(pipe, monkeypatch):
+    """Prompts of different lengths make Z-Image build a mask, which flash kernels refuse; the wrapper sends
+    those calls to SDPA instead. `_native_flash` stands in for FA2/FA3: it runs on the CPU in bf16."""
+    pipe.to(torch.bfloat16)
+    pipe.transformer.set_attention_backend("_native_flash")  # diffusers alone: the masked batch fails
+    with pytest.raises(ValueError, match="attn_mask"):
+        _image(pipe, MIXED_PROMPTS)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # let the CUDA-only name through our check
+    assert attention.set_attention_backend(pipe.transformer, "_native_flash") == "_native_flash"
+    monkeypatch.undo()
+    assert _image(pipe, MIXED_PROMPTS).shape == (2, 64, 64, 3)
+    assert _image(pipe, "one prompt").shape == (1, 64, 64, 3)  # no mask: the flash kernel itself
 
 
-def test_unknown_backend_lists_valid_names(transformer):
+def test_auto_backend_on_cpu_is_native(pipe):
+    assert attention.set_attention_backend(pipe.transformer, " AUTO ") == "native"
+
+
+def test_auto_tries_fa3_hub_and_cudnn_on_hopper(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *_: (9, 0))
+    assert attention.auto_candidates() == ["_flash_3", "_flash_3_hub", "flash", "_native_cudnn"]
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *_: (7, 5))
+    assert attention.auto_candidates() == []
+
+
+def test_unknown_backend_lists_valid_names(pipe):
     with pytest.raises(ValidationError, match="Choose one of: auto, .*native") as info:
-        speed.set_attention_backend(transformer, "fastest")
+        attention.set_attention_backend(pipe.transformer, "fastest")
     assert info.value.code == "unknown_attention_backend"
+
+
+# --- Memory modes ------------------------------------------------------------------------------------------
 
 
 def test_unknown_memory_mode_raises_with_valid_modes(pipe):
     with pytest.raises(ValidationError, match="Choose one of: auto, full, offload, sequential") as info:
-        speed.apply_memory_mode(pipe, "turbo", "cpu")
+        memory.apply_memory_mode(pipe, "turbo", "cpu")
     assert info.value.code == "unknown_memory_mode"
 
 
 @pytest.mark.parametrize("mode", ["auto", "full", "offload", "sequential"])
 def test_memory_modes_on_cpu_are_full(pipe, mode):
-    assert speed.apply_memory_mode(pipe, mode, "cpu") == "full"
+    assert memory.apply_memory_mode(pipe, mode, "cpu") == "full"
     assert not pipe.vae.use_tiling  # tiling belongs to the offload modes only
 
 
-def test_auto_memory_mode_picks_by_free_vram(monkeypatch):
+# The real model's weights in bf16 (bytes): transformer 11.5 GiB, text encoder 7.5 GiB, VAE 0.16 GiB.
+BF16 = memory.Footprint({"transformer": int(11.5 * GIB), "text_encoder": int(7.5 * GIB), "vae": int(0.16 * GIB)})
+FP32 = memory.Footprint({name: 2 * size for name, size in BF16.sizes.items()})
+
+
+@pytest.mark.parametrize(("needs", "free_gib", "expected"), [
+    (BF16, 40, "full"), (BF16, 24, "full"), (BF16, 16, "offload"),
+    (BF16, 12, "sequential"),  # a 12 GB card: the transformer alone does not fit with room to run
+    (FP32, 40, "offload"), (FP32, 44.5, "full"), (FP32, 24, "sequential"),
+])
+def test_auto_memory_mode_follows_component_sizes(monkeypatch, needs, free_gib, expected):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    for free_gib, expected in ((40, "full"), (24, "full"), (16, "offload"), (10, "offload"), (6, "sequential")):
-        monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *_, f=free_gib: (f * speed.GIB, 80 * speed.GIB))
-        assert speed.choose_memory_mode("cuda") == expected
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *_: (int(free_gib * GIB), 80 * GIB))
+    assert memory.choose_memory_mode("cuda", needs) == expected
 
 
-def test_offload_enables_vae_tiling(monkeypatch):
+def test_footprint_counts_dtype_and_fp8(pipe):
+    fp32 = memory.footprint(pipe)
+    assert set(fp32.sizes) == {"transformer", "text_encoder", "vae"}
+    pipe.to(torch.bfloat16)
+    assert memory.footprint(pipe).total * 2 == fp32.total
+    big = torch.nn.Sequential(torch.nn.Linear(1024, 2048, bias=False), torch.nn.Linear(32, 32))
+    plain, fp8 = memory.module_bytes(big), memory.module_bytes(big, lambda n, m: 0.25 if n == "0" else 1.0)
+    assert plain - fp8 == 1024 * 2048 * 4 * 3 // 4
+
+
+def test_auto_memory_mode_is_full_on_zero_gpu(monkeypatch):
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    assert memory.choose_memory_mode("cuda", FP32) == "full"
+
+
+def test_offload_enables_vae_tiling():
     calls = []
 
     class FakeVae:
@@ -96,30 +139,100 @@ def test_offload_enables_vae_tiling(monkeypatch):
         def enable_model_cpu_offload(self, device):
             calls.append(("offload", str(device)))
 
-    assert speed.apply_memory_mode(FakePipe(), "offload", "cuda") == "offload"
+    memory.place(FakePipe(), "offload", "cuda")
     assert calls == [("offload", "cuda"), "tiling"]
 
 
-def test_fp8_is_false_on_cpu(transformer, caplog):
+# --- fp8 ---------------------------------------------------------------------------------------------------
+
+
+def test_fp8_is_false_on_cpu(pipe, caplog):
     with caplog.at_level(logging.WARNING, logger="zimage.speed"):
-        assert speed.quantize_fp8(transformer) is False
+        assert speed.quantize_fp8(pipe.transformer) is False
     assert "needs a CUDA GPU" in caplog.text
-    assert all(type(p) is torch.nn.Parameter for p in transformer.parameters())  # untouched
+    assert all(type(p) is torch.nn.Parameter for p in pipe.transformer.parameters())  # untouched
 
 
-def test_compile_is_false_on_zero_gpu(transformer, monkeypatch, caplog):
+def test_fp8_leaves_modulation_and_small_linears_in_bf16():
+    big = torch.nn.Linear(3840, 10240)
+    assert speed.fp8_filter(big, "layers.3.feed_forward.w1")
+    assert not speed.fp8_filter(big, "layers.3.adaLN_modulation.0")
+    assert not speed.fp8_filter(torch.nn.Linear(256, 15360), "layers.3.ffn")  # 256 wide: too small to pay
+    assert not speed.fp8_filter(big, "all_final_layer.2-1.linear")
+
+
+@pytest.mark.parametrize(("changes", "code"), [
+    ({"memory": "offload", "compile": True}, "fp8_offload"),
+    ({"memory": "sequential", "compile": True}, "fp8_offload"),
+    ({"memory": "full", "compile": False}, "fp8_needs_compile"),
+])
+def test_fp8_combinations_that_would_fail_later_are_refused_up_front(pipe, changes, code):
+    settings = Settings(fp8=True, **changes)
+    with pytest.raises(ValidationError) as info:
+        speed.apply(pipe, settings, "cpu")
+    assert info.value.code == code
+    Settings(fp8=True, compile=True, memory="auto").checked()  # the working combination passes
+
+
+def test_fp8_without_gpu_is_reported_not_fatal(pipe):
+    report = speed.apply(pipe, Settings(fp8=True, compile=True, warmup="off"), "cpu")
+    assert not report.fp8 and report.fp8_note.startswith("fp8 skipped")
+    assert "fp8 skipped" in report.summary()
+
+
+# --- Compile and warm-up ------------------------------------------------------------------------------------
+
+
+def test_compile_is_false_on_zero_gpu(pipe, monkeypatch, caplog):
     monkeypatch.setenv(speed.ZERO_GPU_ENV, "true")
     with caplog.at_level(logging.WARNING, logger="zimage.speed"):
-        assert speed.compile_repeated_blocks(transformer) is False
+        assert speed.compile_repeated_blocks(pipe.transformer) is False
     assert "ZeroGPU" in caplog.text
-    assert not any(getattr(m, "_compiled_call_impl", None) for m in transformer.modules())
 
 
-def test_compile_rejects_unknown_mode(transformer):
+def test_compile_rejects_unknown_mode(pipe):
     with pytest.raises(ValidationError, match="compile mode"):
-        speed.compile_repeated_blocks(transformer, mode="fastest")
+        speed.compile_repeated_blocks(pipe.transformer, mode="fastest")
 
 
-def test_warm_up_returns_seconds(pipe):
-    speed.apply_memory_mode(pipe, "full", "cpu")
-    assert speed.warm_up(pipe, "cpu") > 0
+def test_compile_failure_at_warm_up_falls_back_to_eager(pipe, monkeypatch, caplog):
+    """torch.compile is lazy: a broken compiler shows only at the first call. apply must survive it."""
+    expected = _image(pipe)
+
+    def broken_compiler(graph, inputs):
+        raise RuntimeError("inductor exploded")
+
+    original = speed.compile_repeated_blocks
+    monkeypatch.setattr(speed, "compile_repeated_blocks",
+                        lambda transformer, mode=None: original(transformer, backend=broken_compiler))
+    with caplog.at_level(logging.ERROR, logger="zimage.speed"):
+        report = speed.apply(pipe, Settings(compile=True, warmup="on"), "cpu")
+    assert not report.compiled
+    assert report.compile_note.startswith("compile failed at warm-up, running eager")
+    assert "compile failed at warm-up" in report.summary()
+    assert "torch.compile failed at warm-up" in caplog.text
+    np.testing.assert_array_equal(_image(pipe), expected)  # and generation works, eagerly
+
+
+def test_warm_up_runs_as_requests_do(pipe):
+    seen = []
+
+    def record(_module, args, kwargs):
+        seen.append((torch.is_inference_mode_enabled(), len(kwargs.get("x", args[0] if args else []))))
+
+    pipe.transformer.register_forward_pre_hook(record, with_kwargs=True)
+    assert speed.warm_up(pipe, "cpu", height=64, width=64, steps=1, count=2) > 0
+    assert {mode for mode, _ in seen} == {True}  # inference_mode, as zimage.generate runs requests
+    assert sorted({batch for _, batch in seen}) == [1, 2]  # one image, then a batch
+
+
+def test_no_warm_up_when_off_or_on_a_cpu_with_auto(pipe):
+    calls = []
+    pipe.transformer.register_forward_hook(lambda *_: calls.append(1))
+    assert speed.apply(pipe, Settings(warmup="auto"), "cpu").warmup_seconds is None
+    assert speed.apply(pipe, Settings(warmup="off"), "cpu").warmup_seconds is None
+    assert calls == []
+
+
+def test_tiny_configs_build_the_tiny_model():
+    assert build_pipeline().transformer.config.dim == CONFIGS["transformer"]["dim"]

@@ -13,11 +13,13 @@ from zimage.engine import Engine
 from zimage.runner import Runner
 
 from .editing import Editing
+from .enhancement import Enhancement
 from .events import wire
 from .form import Form
 from .generation import Generation
 from .language import Language
 from .layout import build_page
+from .proofing import wire_check_api
 from .selection import Selection
 from .services import Services
 from .translate import Translator
@@ -47,20 +49,26 @@ def create_demo(runner: Runner, app_settings: AppSettings, output_dir: Path) -> 
     gr.set_static_paths([str(output_dir)])
     # Outputs are served from their own folder; Gradio's cache only holds uploaded PNGs, kept for an hour.
     with gr.Blocks(title="Z-Image-Turbo", delete_cache=(600, 3600)) as demo:
-        page = build_page(Translator(), [item.name for item in runner.loras.available()])
+        loras = getattr(runner, "loras", None)  # runners without LoRA support (replicas) offer none
+        page = build_page(Translator(), [item.name for item in loras.available()] if loras is not None else [])
         generation = Generation(services)
-        wire(page, generation, Editing(generation), Form(page), Language(page, runner), Selection(page), demo,
-             app_settings.concurrency)
+        wire(page, generation, Form(page), Language(page, runner), Selection(page), demo,
+             app_settings.concurrency, Enhancement(services), Editing(generation))
+        wire_check_api()
     demo.queue(max_size=app_settings.queue_size, default_concurrency_limit=app_settings.concurrency)
     return demo
 
 
 def launch_kwargs(output_dir: Path, mcp: bool) -> dict[str, Any]:
+    if mcp:
+        from .mcp import install
+
+        install()
     return dict(
         css=CSS, theme=gr.themes.Soft(), mcp_server=mcp, show_error=True,
         # Only the app's own output folder is served beside Gradio's cache: nothing else on disk is reachable.
         allowed_paths=[str(output_dir)],
-        # Uploads: PNGs to read settings from, and images to edit (up to zimage.images.MAX_FILE_BYTES); unbounded
-        # uploads would fill the disk.
+        # Uploads: PNGs to read settings from, and images and masks to edit (zimage.images.MAX_FILE_BYTES);
+        # unbounded uploads would fill the disk.
         max_file_size="64mb",
     )

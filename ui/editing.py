@@ -1,5 +1,5 @@
 """Handlers for editing: "Restyle" (no mask) and "Fix a region" (a mask painted in the editor or uploaded),
-the public /edit endpoint, and "use this result" from the gallery or history."""
+the public /edit endpoint (and MCP tool), and "Edit this image" from the gallery or history."""
 
 from __future__ import annotations
 
@@ -10,20 +10,19 @@ from PIL import Image
 
 from zimage import i18n
 from zimage.errors import ValidationError
-from zimage.images import fit_size, load_mask_image, load_source
-from zimage.lora import parse_loras
+from zimage.images import load_mask_image, load_source
 from zimage.masks import combine_layers
-from zimage.request import (DEFAULT_MASK_BLUR, DEFAULT_SEED, DEFAULT_SHIFT, DEFAULT_STEPS, DEFAULT_STRENGTH,
-                            GenerationRequest)
+from zimage.request import DEFAULT_MASK_BLUR, DEFAULT_SEED, DEFAULT_SHIFT, DEFAULT_STEPS, DEFAULT_STRENGTH
 
 from . import notices
-from .generation import Generation
+from .api import request_language
+from .generation import Generation, captions, page_answer, proofread_quietly, run_info
 
 EDIT_DOC = ("Edit an image with Z-Image-Turbo. `image`: the source (PNG, JPEG or WebP). `mask`: optional; white "
             "(or painted) pixels are repainted and everything else comes back unchanged, pixel for pixel, beyond "
             "a `mask_blur`-pixel feather. Without a mask the whole image is restyled. `strength`: above 0 to 1. "
             "`width`/`height`: 0 follows the image (rounded to multiples of 16). `loras`: \"name:weight, ...\". "
-            "Returns the PNGs and a JSON object with the seeds and the request (with the image's SHA-256).")
+            "Returns the PNGs and a JSON object with the seeds and the settings (with the image's SHA-256).")
 
 
 class Editing:
@@ -31,42 +30,39 @@ class Editing:
         self.generation = generation
 
     def edit(self, image: str | None, mask: str | None = None, prompt: str = "",
-                 strength: float = DEFAULT_STRENGTH, width: float | None = None, height: float | None = None,
-                 seed: float = DEFAULT_SEED, count: float = 1, steps: float = DEFAULT_STEPS,
-                 shift: float = DEFAULT_SHIFT, loras: str = "", mask_blur: float = DEFAULT_MASK_BLUR,
-                 lang: str = "en", request: gr.Request = None,
-                 progress: gr.Progress = gr.Progress()) -> tuple:
-        """The public /edit endpoint: files in, the same answer as /generate out."""
-        return self._edit(lambda: (_source(image), load_mask_image(mask) if mask else None), prompt, strength,
-                          width, height, seed, count, steps, shift, loras, mask_blur, lang, request, progress)
+             strength: float = DEFAULT_STRENGTH, width: float | None = None, height: float | None = None,
+             seed: float = DEFAULT_SEED, count: float = 1, steps: float = DEFAULT_STEPS,
+             shift: float = DEFAULT_SHIFT, loras: str = "", mask_blur: float = DEFAULT_MASK_BLUR,
+             request: gr.Request = None, progress: gr.Progress = gr.Progress()) -> tuple:
+        """The public /edit endpoint and MCP tool: files in, the same answer as /generate out."""
+        params = _params(prompt, strength, width, height, seed, count, steps, shift, loras, mask_blur)
+        saved = self.generation.make(params, request_language(request), request, progress,
+                                     images=lambda: (_source(image), load_mask_image(mask) if mask else None))
+        saved = proofread_quietly(saved)
+        return list(zip((item.path for item in saved), captions(saved))), run_info(saved)
 
-    def edit_ui(self, editor: dict | None, mask_upload: str | None, keep_size: bool, prompt: str, strength: float,
-                width: float, height: float, seed: float, count: float, steps: float, shift: float, loras: str,
-                mask_blur: float, lang: str = "en", request: gr.Request = None,
-                progress: gr.Progress = gr.Progress()) -> tuple:
+    def edit_in_page(self, editor: dict | None, mask_upload: str | None, keep_size: bool, prompt: str,
+                     strength: float, width: float, height: float, seed: float, count: float, steps: float,
+                     shift: float, loras: str, mask_blur: float, lang: str = "en", request: gr.Request = None,
+                     progress: gr.Progress = gr.Progress()) -> tuple:
         """The Edit button: the editor's background is the source; painted strokes (or an upload) the mask."""
         size = (None, None) if keep_size else (width, height)
-        return self._edit(lambda: _from_editor(editor, mask_upload), prompt, strength, *size, seed, count, steps,
-                          shift, loras, mask_blur, lang, request, progress)
-
-    def _edit(self, inputs: Any, prompt: str, strength: float, width: Any, height: Any, seed: float, count: float,
-              steps: float, shift: float, loras: str, mask_blur: float, lang: str, http: Any, progress: Any) -> tuple:
-        try:  # a bad upload, mask or value is one translated message, like any other bad input
-            source, mask = inputs()
-            fitted = fit_size(*source.size)
-            req = GenerationRequest(prompt=prompt, width=width or fitted[0], height=height or fitted[1], seed=seed,
-                                    count=count, steps=steps, shift=shift, strength=strength, mask_blur=mask_blur,
-                                    loras=parse_loras(loras))
-        except ValidationError as error:
-            raise notices.user_error(error, lang) from None
-        return self.generation.answer(lambda: req, lang, http, progress, source, mask)
+        params = _params(prompt, strength, *size, seed, count, steps, shift, loras, mask_blur)
+        return page_answer(self.generation.make(params, lang, request, progress, preview=True,
+                                                images=lambda: _from_editor(editor, mask_upload)))
 
     def use_result(self, selected: dict | None, lang: str) -> tuple:
-        """Put the selected image into the editor as the new source ("use this result")."""
+        """Put the selected image into the editor as the new source ("Edit this image")."""
         if not selected:
             return gr.skip(), gr.skip(), notices.show(i18n.text("select_first", lang))
         image = {"background": selected["path"], "layers": [], "composite": selected["path"]}
         return image, gr.update(open=True), notices.hide()
+
+
+def _params(prompt: str, strength: Any, width: Any, height: Any, seed: Any, count: Any, steps: Any, shift: Any,
+            loras: str, mask_blur: Any) -> dict[str, Any]:
+    return dict(prompt=prompt, strength=strength, width=width or None, height=height or None, seed=seed, count=count,
+                steps=steps, shift=shift, loras=loras, mask_blur=mask_blur)
 
 
 def _source(path: str | None):

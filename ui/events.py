@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import gradio as gr
 
-from zimage.request import limits_text
-
+from . import api
 from .choices import preset_description
 from .editing import EDIT_DOC, Editing
+from .enhancement import Enhancement
 from .form import Form
 from .generation import Generation
 from .language import Language
@@ -15,8 +17,6 @@ from .layout import Page
 from .selection import Selection
 from .updates import merge_updates, unique
 
-GENERATE_DOC = ("Generate images with Z-Image-Turbo. " + limits_text() +
-                " Returns the PNG images (each captioned with its seed) and a JSON object with the seeds and the model.")
 SHARE_URL_JS = "(q) => q ? window.location.origin + window.location.pathname + '?' + q : ''"
 COPY_JS = "(url) => { if (url && navigator.clipboard) { navigator.clipboard.writeText(url).catch(() => {}); } return url; }"
 BROWSER_LANGUAGE_JS = "(lang, preset) => [navigator.language || 'en', preset]"
@@ -24,9 +24,10 @@ BROWSER_LANGUAGE_JS = "(lang, preset) => [navigator.language || 'en', preset]"
 UI_EVENT = dict(api_visibility="private", queue=False)
 
 
-def wire(page: Page, generation: Generation, editing: Editing, form: Form, language: Language, selection: Selection,
-         demo: gr.Blocks, concurrency: int) -> None:
-    runs = _wire_generation(page, generation, form, language, demo, concurrency)
+def wire(page: Page, generation: Generation, form: Form, language: Language, selection: Selection,
+         demo: gr.Blocks, concurrency: int, enhancement: Enhancement, editing: Editing) -> None:
+    enhanced = _wire_enhancer(page, enhancement, concurrency)
+    runs = _wire_generation(page, generation, form, language, demo, concurrency, enhanced)
     runs += _wire_editing(page, editing, generation, concurrency)
     page.inputs.stop.click(generation.stop, [page.session.lang], [page.header.notice], cancels=runs, **UI_EVENT)
     _wire_form(page, form, language)
@@ -35,24 +36,37 @@ def wire(page: Page, generation: Generation, editing: Editing, form: Form, langu
                     [page.header.status, page.header.tiny_banner, page.timer], **UI_EVENT)
 
 
-def _history(page: Page, generation: Generation) -> dict:
-    s = page.session
-    return dict(fn=generation.add_history, inputs=[s.last_run, s.history], outputs=[s.history, page.outputs.history],
-                api_visibility="private")
+def _wire_enhancer(page: Page, enhancement: Enhancement, concurrency: int) -> Any:
+    """Enhance streams into the editable box; Accept copies it into the prompt, Revert brings the idea back.
+    It shares the generations' GPU queue: one bounded call at a time, never a whole batch."""
+    i, s, e = page.inputs, page.session, page.inputs.enhance
+    event = e.button.click(enhancement.show_box, None, [e.box], **UI_EVENT)
+    gpu = dict(concurrency_id="gpu", concurrency_limit=concurrency)
+    event = event.then(enhancement.enhance, [i.prompt, i.seed, s.lang], [e.box, s.idea, s.enhanced],
+                       api_name="enhance_in_page", api_visibility="private", **gpu)
+    api.register("enhance", enhancement.api(), api.ENHANCE_PARAMS, [gr.Textbox(visible=False, label="prompt")],
+                 api.ENHANCE_SUMMARY, **gpu)
+    e.accept.click(enhancement.accept, [e.box], [i.prompt, e.box], **UI_EVENT)
+    e.revert.click(enhancement.revert, [s.idea], [i.prompt, e.box, s.enhanced], **UI_EVENT)
+    return event
 
 
 def _wire_generation(page: Page, generation: Generation, form: Form, language: Language, demo: gr.Blocks,
-                     concurrency: int) -> list:
+                     concurrency: int, enhanced: Any) -> list:
     i, o, s = page.inputs, page.outputs, page.session
     gpu = dict(concurrency_id="gpu", concurrency_limit=concurrency)
     results = [o.results, o.info, s.last_run]
-    history = _history(page, generation)
+    history = dict(fn=generation.add_history, inputs=[s.last_run, s.history], outputs=[s.history, o.history],
+                   api_visibility="private")
+    # Text checks run on the CPU beside the GPU queue, and quietly: the images are already on screen.
+    proofread = dict(fn=generation.proofread, inputs=[s.last_run], outputs=results, api_visibility="private",
+                     concurrency_id="proofread", concurrency_limit=concurrency, show_progress="hidden")
     run = i.generate.click(generation.pick_seed, [i.seed, i.random_seed], [i.seed, page.header.notice],
                            api_visibility="private")
-    # LoRAs come last: /generate keeps its positional parameters, new ones are optional and trailing.
-    run = run.then(generation.generate, [*i.request_fields, s.lang, i.loras], results, api_name="generate",
-                   api_description=GENERATE_DOC, **gpu)
-    run.success(**history)
+    # The button's event is private (it keeps history in State); its name leaves "generate" to the public API.
+    run = run.then(generation.generate, [*i.request_fields, s.lang, s.enhanced, i.loras], results,
+                   api_name="generate_in_page", api_visibility="private", **gpu)
+    run.success(**proofread).success(**history)
     # A page load applies the browser's language, then a share link in the URL fills the form and runs.
     load_outputs = unique([*language.outputs, *form.fill_outputs, page.header.notice, s.autorun])
 
@@ -62,10 +76,12 @@ def _wire_generation(page: Page, generation: Generation, form: Form, language: L
 
     linked = demo.load(on_load, [s.browser_lang, i.preset], load_outputs, api_visibility="private",
                        js=BROWSER_LANGUAGE_JS)
-    linked = linked.then(generation.autorun_generate, [s.autorun, *i.request_fields, s.lang, i.loras], results,
+    linked = linked.then(generation.autorun_generate, [s.autorun, *i.request_fields, s.lang, s.enhanced, i.loras],
+                         results,
                          api_visibility="private", **gpu)
-    linked.success(**history)
-    return [run, linked]
+    linked.success(**proofread).success(**history)
+    api.register("generate", generation.api(), api.GENERATE_PARAMS, api.outputs(), api.GENERATE_SUMMARY, **gpu)
+    return [run, linked, enhanced]
 
 
 def _wire_editing(page: Page, editing: Editing, generation: Generation, concurrency: int) -> list:
@@ -75,14 +91,16 @@ def _wire_editing(page: Page, editing: Editing, generation: Generation, concurre
     fields = [i.prompt, e.strength, i.width, i.height, i.seed, i.count, i.steps, i.shift, i.loras, e.mask_blur]
     run = e.run.click(generation.pick_seed, [i.seed, i.random_seed], [i.seed, page.header.notice],
                       api_visibility="private")
-    run = run.then(editing.edit_ui, [e.editor, e.mask_upload, e.keep_size, *fields, s.lang], results,
+    run = run.then(editing.edit_in_page, [e.editor, e.mask_upload, e.keep_size, *fields, s.lang], results,
                    api_visibility="private", **gpu)
-    run.success(**_history(page, generation))
-    api = e.api_trigger.click(editing.edit, [e.api_image, e.api_mask, *fields, s.lang], results, api_name="edit",
-                              api_description=EDIT_DOC, **gpu)
+    run.success(fn=generation.add_history, inputs=[s.last_run, s.history], outputs=[s.history, o.history],
+                api_visibility="private")
+    # The public /edit endpoint (and MCP tool "edit") takes files: hidden File inputs keep their bytes exactly.
+    api_run = e.api_trigger.click(editing.edit, [e.api_image, e.api_mask, *fields], api.outputs(), api_name="edit",
+                                  api_description=EDIT_DOC, **gpu)
     o.use_result.click(editing.use_result, [s.selected, s.lang], [e.editor, e.section, page.header.notice],
                        **UI_EVENT)
-    return [run, api]
+    return [run, api_run]
 
 
 def _wire_form(page: Page, form: Form, language: Language) -> None:

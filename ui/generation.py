@@ -5,25 +5,67 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from dataclasses import replace
 from typing import Any, Callable
 
 import gradio as gr
 
-from zimage import i18n
 from zimage.errors import CancelledError, ZImageError
-from zimage.images import SourceImage
+from zimage.images import fit_size
 from zimage.lora import parse_loras
-from zimage.outputs import SavedImage, prune, save
-from zimage.request import GenerationRequest, random_seed
+from zimage.outputs import SavedImage, prune, save, save_previews_first
+from zimage.proofread import check_saved
+from zimage.request import DEFAULT_SEED, DEFAULT_SHIFT, DEFAULT_SIDE, DEFAULT_STEPS, GenerationRequest, random_seed
+from zimage.textcheck import best_index, expected_spans
 
 from . import notices
+from .api import request_language
 from .services import Services, StepProgress, client_id, session_id
 
 log = logging.getLogger("zimage.app")
 
 
 def gallery_items(entries: list[dict]) -> list[tuple[str, str]]:
-    return [(entry["path"], SavedImage.from_dict(entry).caption) for entry in entries]
+    """The page's gallery shows light previews; downloads and share links use the lossless PNGs."""
+    items = [SavedImage.from_dict(entry) for entry in entries]
+    return [(item.shown, caption) for item, caption in zip(items, captions(items))]
+
+
+def captions(saved: list[SavedImage]) -> list[str]:
+    """Each image's caption ("seed 42 ✓"); the best-reading one starred once the text check is in."""
+    best = best_index([item.text_check for item in saved])
+    return [f"★ {item.caption}" if index == best else item.caption for index, item in enumerate(saved)]
+
+
+def run_info(saved: list[SavedImage]) -> dict[str, Any]:
+    """What a run made, for API and MCP callers: seeds, settings and model, never a server path; and each image's
+    text verdict (None: not checked) with the best-reading seed, when the prompt quotes text."""
+    if not saved:
+        return {}
+    first = saved[0].request
+    settings = {key: value for key, value in first.to_dict().items() if key not in ("seed", "count")}
+    best = best_index([item.text_check for item in saved])
+    return {"seeds": [item.request.seed for item in saved], **settings, "model": saved[0].model.to_dict(),
+            "text_checks": [item.text_check.to_dict() if item.text_check else None for item in saved],
+            "best_seed": saved[best].request.seed if best is not None else None}
+
+
+def needs_check(saved: list[SavedImage]) -> bool:
+    return any(expected_spans(item.request.prompt) for item in saved)
+
+
+def proofread_quietly(saved: list[SavedImage]) -> list[SavedImage]:
+    """The images proof-read and best-reading first; if the check itself breaks, the images as they were."""
+    try:
+        return check_saved(saved)
+    except Exception:  # noqa: BLE001 - the images are made; a failed check must not turn into an error
+        log.exception("Text check failed")
+        return saved
+
+
+def page_answer(saved: list[SavedImage]) -> tuple:
+    entries = [item.to_dict() for item in saved]
+    return gallery_items(entries), run_info(saved), entries
 
 
 class Generation:
@@ -34,19 +76,52 @@ class Generation:
         return (random_seed() if randomize or seed is None else int(seed)), notices.hide()
 
     def generate(self, prompt: str, width: float, height: float, seed: float, count: float, steps: float,
-                 shift: float, lang: str = "en", loras: str = "", request: gr.Request = None,
-                 progress: gr.Progress = gr.Progress()) -> tuple:
-        """The /generate endpoint and the Generate button: validate, rate-limit, run, save."""
-        return self.answer(lambda: GenerationRequest(prompt=prompt, width=width, height=height, seed=seed,
-                                                     count=count, steps=steps, shift=shift,
-                                                     loras=parse_loras(loras)), lang, request, progress)
+                 shift: float, lang: str = "en", enhanced: dict | None = None, loras: str = "",
+                 request: gr.Request = None, progress: gr.Progress = gr.Progress()) -> tuple:
+        """The Generate button (and share links): the gallery, the info and the entries kept for history.
 
-    def answer(self, make_request: Callable[[], GenerationRequest], lang: str, http: gr.Request | None,
-               progress: Any, source: SourceImage | None = None, mask: Any = None) -> tuple:
-        """Build the request, run it (an edit when `source` is given), save; every failure is one translated toast."""
+        `enhanced` is the enhancer's last result in this tab; it is recorded when the prompt is its text.
+        The images go out as soon as their previews exist; `proofread` follows as its own event.
+        """
+        params = dict(prompt=prompt, width=width, height=height, seed=seed, count=count, steps=steps, shift=shift,
+                      loras=loras)
+        return page_answer(self.make(params, lang, request, progress, enhanced, preview=True))
+
+    def proofread(self, entries: list[dict]) -> tuple:
+        """After the images are shown: each one's text verdict, best-reading image first, when the prompt quotes
+        text. A separate event outside the GPU queue, so the OCR (CPU) never holds up anyone's generation."""
+        saved = [SavedImage.from_dict(entry) for entry in entries or []]
+        if not needs_check(saved):
+            return gr.skip(), gr.skip(), gr.skip()
+        return page_answer(proofread_quietly(saved))
+
+    def api(self) -> Callable[..., tuple]:
+        """The public /generate endpoint and MCP tool: typed parameters, the gallery and the info."""
+
+        def generate(prompt: str, width: int = DEFAULT_SIDE, height: int = DEFAULT_SIDE, seed: int = DEFAULT_SEED,
+                     count: int = 1, steps: int = DEFAULT_STEPS, shift: float = DEFAULT_SHIFT, loras: str = "",
+                     request: gr.Request = None, progress: gr.Progress = gr.Progress()) -> tuple:
+            params = dict(prompt=prompt, width=width, height=height, seed=seed, count=count, steps=steps, shift=shift,
+                          loras=loras)
+            saved = proofread_quietly(self.make(params, request_language(request), request, progress))
+            return list(zip((item.path for item in saved), captions(saved))), run_info(saved)
+
+        return generate
+
+    def make(self, params: dict[str, Any], lang: str, request: gr.Request | None, progress: Any,
+             enhanced: dict | None = None, preview: bool = False,
+             images: Callable[[], tuple] | None = None) -> list[SavedImage]:
+        """Validate, rate-limit, run and save; every failure becomes one translated gr.Error.
+
+        `images`, for an edit, returns the (source, mask) to edit; it runs inside the same error handling, so a bad
+        upload is one translated message too. LoRAs come as "name:weight, ..." text.
+        """
         try:
-            req = make_request()
-            saved = self._run(req, http, progress, source, mask)
+            edit = images() if images is not None else None
+            params = {**params, "loras": parse_loras(params.get("loras"))}
+            if edit is not None and not (params.get("width") and params.get("height")):
+                params.update(zip(("width", "height"), fit_size(*edit[0].size)))  # the size follows the image
+            return self._run(GenerationRequest.from_params(params), request, progress, enhanced, preview, edit)
         except ZImageError as error:
             raise notices.user_error(error, lang) from None
         except gr.Error:
@@ -55,33 +130,29 @@ class Generation:
             log.exception("Unexpected failure")
             raise notices.user_error(ZImageError(f"Unexpected error ({type(error).__name__}).", code="error"),
                                      lang) from None
-        entries = [item.to_dict() for item in saved]
-        info = {"seeds": [item.request.seed for item in saved],
-                "width": saved[0].request.width if saved else req.width,
-                "height": saved[0].request.height if saved else req.height,
-                "model": saved[0].model.to_dict() if saved else {}}
-        if saved and (saved[0].request.loras or saved[0].request.is_edit):
-            info["request"] = saved[0].request.to_dict()  # resolved LoRA hashes, source and mask SHA-256
-        return gallery_items(entries), info, entries
 
     def _run(self, req: GenerationRequest, http: gr.Request | None, progress: Any,
-             source: SourceImage | None = None, mask: Any = None) -> list[SavedImage]:
+             enhanced: dict | None = None, preview: bool = False, edit: tuple | None = None) -> list[SavedImage]:
         services, session = self.services, session_id(http)
         services.limiter.check(client_id(http))
         cancel = services.cancels.begin(session)
         saved: list[SavedImage] = []
         try:
-            if source is None:
-                results = services.runner.generate(req, StepProgress(progress), cancel)
+            if edit is not None:
+                results = services.runner.edit(req, *edit, StepProgress(progress), cancel)
             else:
-                results = services.runner.edit(req, source, mask, StepProgress(progress), cancel)
-            saved = save(results, services.output_dir, f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}")
+                results = services.runner.generate(req, StepProgress(progress), cancel)
+            if enhanced and enhanced.get("enhanced_prompt") == req.prompt:
+                # The prompt is the enhancer's text, unedited: the PNGs record the idea and the backend too.
+                results = [replace(item, enhanced=enhanced) for item in results]
+            prefix = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+            saved = (save_previews_first if preview else save)(results, services.output_dir, prefix)
         finally:
             services.cancels.end(session, cancel)
             app = services.app
             # The answer's own files are served from the output folder, so they are never pruned.
             prune(services.output_dir, app.output_max_age_hours * 3600, int(app.output_max_mb * 2**20),
-                  keep=[item.path for item in saved])
+                  keep=[path for item in saved for path in (item.path, item.preview) if path])
         return saved
 
     def autorun_generate(self, autorun: bool, *values: Any, request: gr.Request = None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from typing import Iterator
 
 import spaces  # noqa: F401 - app.py imports it before torch; imported here for the decorator
 
@@ -22,7 +23,9 @@ from PIL import Image
 from zimage.engine import Engine
 from zimage.images import SourceImage
 from zimage.lora import LoraLibrary
-from zimage.errors import CancelledError, GenerationError, ModelLoadError, ValidationError, ZImageError, BusyError
+from zimage.enhance import Enhanced
+from zimage.errors import (BlockedError, BusyError, CancelledError, EnhanceError, GenerationError, ModelLoadError,
+                           ValidationError, ZImageError)
 from zimage.model_info import ModelStatus
 from zimage.request import GenerationRequest
 from zimage.runner import GeneratedImage, ProgressFn
@@ -30,7 +33,7 @@ from zimage.runner import GeneratedImage, ProgressFn
 log = logging.getLogger(__name__)
 
 _ERROR_TYPES = {cls.__name__: cls for cls in (ZImageError, ValidationError, ModelLoadError, GenerationError,
-                                                 CancelledError, BusyError)}
+                                                 CancelledError, BusyError, EnhanceError, BlockedError)}
 _MARK = "zimage-error:"
 
 
@@ -82,6 +85,17 @@ class ZeroGPURunner:
 
         self._gpu_generate = gpu_generate
 
+        # The local enhancer needs the GPU too, but only for one bounded call: its own short GPU function keeps
+        # ZeroGPU's queue priority high and never holds a GPU for a whole batch.
+        @spaces.GPU(duration=int(engine.settings.enhancer.timeout) + 15)
+        def gpu_enhance(idea: str, seed: int, cancel: CancelToken | None) -> Iterator[Enhanced]:
+            try:
+                yield from engine.enhance(idea, seed, cancel)
+            except ZImageError as error:
+                raise encode_error(error) from None
+
+        self._gpu_enhance = gpu_enhance
+
     @property
     def loras(self) -> LoraLibrary:
         return self.engine.loras
@@ -97,6 +111,18 @@ class ZeroGPURunner:
     def _call(self, *args: object) -> list[GeneratedImage]:
         try:
             return self._gpu_generate(*args)
+        except gr.Error as error:
+            domain = decode_error(error)
+            if domain is None:
+                raise
+            raise domain from None
+
+    def enhance(self, idea: str, seed: int = 0, cancel: CancelToken | None = None) -> Iterator[Enhanced]:
+        if not self.engine.uses_local_enhancer():
+            yield from self.engine.enhance(idea, seed, cancel)  # an API call needs no GPU
+            return
+        try:
+            yield from self._gpu_enhance(idea, seed, cancel)
         except gr.Error as error:
             domain = decode_error(error)
             if domain is None:

@@ -27,6 +27,16 @@ class Header:
 
 
 @dataclass(frozen=True)
+class EnhanceControls:
+    """The prompt enhancer: a button, an editable box it streams into, accept and revert."""
+
+    button: Any
+    box: Any
+    accept: Any
+    revert: Any
+
+
+@dataclass(frozen=True)
 class Inputs:
     prompt: Any
     generate: Any
@@ -46,8 +56,9 @@ class Inputs:
     steps: Any
     shift: Any
     png: Any
-    loras: Any
-    edit: "EditInputs"
+    enhance: EnhanceControls | None = None
+    loras: Any = None
+    edit: "EditInputs | None" = None
 
     @property
     def request_fields(self) -> list[Any]:
@@ -83,6 +94,7 @@ class Outputs:
     share_query: Any
     share_url: Any
     history: Any
+    text_check: Any  # the selected image's proof-reading verdict, in words
 
 
 @dataclass(frozen=True)
@@ -95,6 +107,8 @@ class Session:
     last_run: Any
     selected: Any
     autorun: Any
+    idea: Any = None  # the prompt as it was before Enhance, for Revert
+    enhanced: Any = None  # the enhancer's final result (idea, backend, seed), recorded in the PNGs it makes
 
 
 @dataclass(frozen=True)
@@ -114,6 +128,7 @@ def build_page(tr: Translator, lora_names: list[str] | None = None) -> Page:
         # A State cannot receive values from frontend js, so the browser's language arrives through this.
         browser_lang=gr.Textbox(visible=False),
         history=gr.State([]), last_run=gr.State([]), selected=gr.State(None), autorun=gr.State(False),
+        idea=gr.State(""), enhanced=gr.State(None),
     )
     header = _header(tr)
     with gr.Row(equal_height=False):
@@ -146,6 +161,7 @@ def _inputs(tr: Translator, lora_names: list[str]) -> Inputs:
     with gr.Row():
         generate = tr(gr.Button, value=T("generate"), variant="primary", scale=3, elem_id="zimage-generate")
         stop = tr(gr.Button, value=T("stop"), variant="stop", scale=1, elem_id="zimage-stop")
+    enhance = _enhance_controls(tr)
     with tr(gr.Accordion, label=T("presets"), open=False):
         tr(gr.Markdown, value=T("presets_info"))
         first = presets.list_presets()[0]
@@ -185,7 +201,7 @@ def _inputs(tr: Translator, lora_names: list[str]) -> Inputs:
     png = tr(gr.File, label=T("load_png"), file_types=[".png"], type="filepath", height=130,
              elem_id="zimage-load-png")
     return Inputs(prompt, generate, stop, preset, preset_info, text_title, text_subtitle, compose, tier, size, seed,
-                  random_seed, count, width, height, steps, shift, png, loras, edit)
+                  random_seed, count, width, height, steps, shift, png, enhance, loras, edit)
 
 
 def _edit_inputs(tr: Translator) -> EditInputs:
@@ -211,6 +227,16 @@ def _edit_inputs(tr: Translator) -> EditInputs:
                       api_trigger)
 
 
+def _enhance_controls(tr: Translator) -> EnhanceControls:
+    button = tr(gr.Button, value=T("enhance"), size="sm", elem_id="zimage-enhance")
+    box = tr(gr.Textbox, label=T("enhance_box"), info=T("enhance_info"), lines=4, max_lines=12, visible=False,
+             max_length=MAX_PROMPT_CHARS, elem_id="zimage-enhanced")
+    with gr.Row():
+        accept = tr(gr.Button, value=T("enhance_accept"), size="sm", elem_id="zimage-enhance-accept")
+        revert = tr(gr.Button, value=T("enhance_revert"), size="sm", elem_id="zimage-enhance-revert")
+    return EnhanceControls(button, box, accept, revert)
+
+
 def _outputs(tr: Translator) -> Outputs:
     results = tr(gr.Gallery, label=T("gallery"), format="png", columns=2, height=520, object_fit="contain",
                  elem_id="zimage-gallery", interactive=False)
@@ -218,6 +244,7 @@ def _outputs(tr: Translator) -> Outputs:
     with tr(gr.Accordion, label=T("details"), open=True):
         parameters = tr(gr.Textbox, label=T("parameters"), placeholder=T("details_empty"), lines=5,
                         interactive=False, elem_id="zimage-parameters")
+        text_check = gr.Markdown("", elem_id="zimage-text-check")
         with gr.Row():
             use_seed = tr(gr.Button, value=T("use_seed"), size="sm", elem_id="zimage-use-seed")
             use_result = tr(gr.Button, value=T("use_result"), size="sm", elem_id="zimage-use-result")
@@ -228,4 +255,5 @@ def _outputs(tr: Translator) -> Outputs:
     with tr(gr.Accordion, label=T("history"), open=True):
         history = gr.Gallery(show_label=False, format="png", columns=6, height=220, fit_columns=False,
                              object_fit="cover", elem_id="zimage-history", interactive=False)
-    return Outputs(results, info, parameters, use_seed, use_result, download, copy_link, share_query, share_url, history)
+    return Outputs(results, info, parameters, use_seed, use_result, download, copy_link, share_query, share_url, history,
+                   text_check)

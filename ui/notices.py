@@ -25,6 +25,7 @@ def error_notice(error: ZImageError, lang: str) -> dict[str, Any]:
 
 def user_error(error: ZImageError, lang: str) -> gr.Error:
     """The toast for a failed event: translated, titled in the user's language, and HTML-escaped (gr.Error
-    renders HTML, so hostile text from prompts and links must stay plain text)."""
-    return gr.Error(html.escape(i18n.error_message(error, lang)), title=i18n.text("error_title", lang),
+    renders HTML, so hostile text from prompts and links must stay plain text; quotes are harmless in element
+    text and left as they are, so API clients read them plainly)."""
+    return gr.Error(html.escape(i18n.error_message(error, lang), quote=False), title=i18n.text("error_title", lang),
                     print_exception=False)

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import html
+
 import gradio as gr
 
-from zimage import sharelink
+from zimage import i18n, proofread, sharelink
 from zimage.errors import ValidationError
-from zimage.outputs import SavedImage
+from zimage.outputs import SavedImage, wait_written
 
 from . import notices
 from .layout import Page
+
+
+def text_check_line(item: SavedImage, lang: str) -> str:
+    """"**Text check:** …" for a checked image, else nothing (the prompt quoted no text)."""
+    if item.text_check is None:
+        return ""
+    return f"**{i18n.text('text_check_label', lang)}:** {html.escape(proofread.summary(item.text_check, lang))}"
 
 
 class Selection:
@@ -19,15 +28,18 @@ class Selection:
     @property
     def outputs(self) -> list:
         o = self.page.outputs
-        return [self.page.session.selected, o.parameters, o.download, o.share_query, self.page.header.notice]
+        return [self.page.session.selected, o.parameters, o.download, o.share_query, self.page.header.notice,
+                o.text_check]
 
     def select(self, entries: list[dict], lang: str, evt: gr.SelectData) -> dict:
         if not entries or not 0 <= evt.index < len(entries):
             return {}
         item = SavedImage.from_dict(entries[evt.index])
+        wait_written(item.path)  # the download is the lossless PNG, which may still be being written
         o = self.page.outputs
         updates = {self.page.session.selected: item.to_dict(), o.parameters: item.parameters_text(),
-                   o.download: gr.update(value=item.path), self.page.header.notice: notices.hide()}
+                   o.download: gr.update(value=item.path), self.page.header.notice: notices.hide(),
+                   o.text_check: text_check_line(item, lang)}
         try:
             updates[o.share_query] = sharelink.build_query(item.request)
         except ValidationError as error:  # too long for a link; the PNG still carries every setting

@@ -15,3 +15,9 @@ def load_json(name: str) -> Any:
     """Parse assets/<name> once per process; callers must not mutate the result."""
     with open(ASSETS_DIR / name, encoding="utf-8") as handle:
         return json.load(handle)
+
+
+@lru_cache(maxsize=None)
+def load_text(name: str) -> str:
+    """Read assets/<name> (a prompt template, say) once per process, without its trailing newline."""
+    return (ASSETS_DIR / name).read_text(encoding="utf-8").rstrip("\n")

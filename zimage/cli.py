@@ -6,19 +6,23 @@ Bad input of any kind, in any flag, prints one `Error: ...` line and exits with 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import warnings
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
+from .edit_cli import add_edit_options, add_loras_command, edit_inputs, run_loras
+from .enhance_cli import add_enhance_command, add_generate_options, run_enhance, with_enhancer_flag
 from .errors import ValidationError, ZImageError
 from .flags import add_engine_flags, settings_from_args
-from .request import (DEFAULT_INPAINT_STRENGTH, DEFAULT_LORA_WEIGHT, DEFAULT_MASK_BLUR, DEFAULT_SHIFT,
-                      DEFAULT_SIDE, DEFAULT_STEPS, DEFAULT_STRENGTH, MAX_COUNT, MAX_LORA_WEIGHT, MAX_LORAS,
-                      MAX_MASK_BLUR, MAX_SEED, MAX_SHIFT, MAX_SIDE, MAX_STEPS, MAX_STRENGTH, MIN_COUNT,
-                      MIN_LORA_WEIGHT, MIN_MASK_BLUR, MIN_SHIFT, MIN_SIDE, MIN_STEPS, MIN_STRENGTH, SIDE_MULTIPLE,
-                      TURBO_STEPS, GenerationRequest, parse_size, random_seed)
+from .request import (DEFAULT_SHIFT, DEFAULT_SIDE, DEFAULT_STEPS, MAX_COUNT, MAX_SEED, MAX_SHIFT, MAX_SIDE,
+                      MAX_STEPS, MIN_COUNT, MIN_SHIFT, MIN_SIDE, MIN_STEPS, SIDE_MULTIPLE, TURBO_STEPS,
+                      GenerationRequest, random_seed)
+
+if TYPE_CHECKING:
+    from .engine import Engine
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,62 +47,83 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"inference steps, {MIN_STEPS}-{MAX_STEPS} (Turbo: {TURBO_STEPS})")
     gen.add_argument("--shift", default=DEFAULT_SHIFT, help=f"scheduler time shift ({MIN_SHIFT:g}-{MAX_SHIFT:g})")
     gen.add_argument("--out", type=Path, default=Path("outputs"), help="output folder")
-    gen.add_argument("--image", type=Path, help="restyle this image (PNG, JPEG or WebP) instead of starting from noise")
-    gen.add_argument("--mask", type=Path, help="with --image: repaint only the white (or painted) area of this mask")
-    gen.add_argument("--strength", help=f"with --image: how far to move from it, above {MIN_STRENGTH:g} to "
-                                        f"{MAX_STRENGTH:g} (default {DEFAULT_STRENGTH}, {DEFAULT_INPAINT_STRENGTH} "
-                                        "with --mask)")
-    gen.add_argument("--mask-blur", default=DEFAULT_MASK_BLUR,
-                     help=f"feather of the mask edge in pixels ({MIN_MASK_BLUR}-{MAX_MASK_BLUR})")
-    gen.add_argument("--lora", action="append", default=[], metavar="NAME[:WEIGHT]",
-                     help=f"apply an installed LoRA (repeatable, up to {MAX_LORAS}); weight "
-                          f"{MIN_LORA_WEIGHT:g} to {MAX_LORA_WEIGHT:g}, default {DEFAULT_LORA_WEIGHT:g}")
+    gen.add_argument("--check-text", action="store_true",
+                     help="proof-read each image against its prompt's quoted text; the verdict goes into the PNG")
+    add_edit_options(gen)
     add_engine_flags(gen)
-    loras = commands.add_parser("loras", help="list the installed LoRAs (ZIMAGE_LORA_DIR, ZIMAGE_LORAS)")
-    add_engine_flags(loras)
+    add_generate_options(gen)
+    add_enhance_command(commands, add_engine_flags)
+    add_loras_command(commands, add_engine_flags)
     info = commands.add_parser("info", help="print the settings stored in a PNG")
     info.add_argument("png", type=Path)
+    check = commands.add_parser(
+        "check", help="proof-read images: exit 0 when every expected text is found, 4 when some is missing")
+    check.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    check.add_argument("--expect", action="append", default=[], metavar="TEXT",
+                       help="text that must appear (repeat for more); default: the quoted text of the prompt "
+                            "stored in a PNG made by zimage")
+    check.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     return parser
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from .engine import Engine
-    from .images import fit_size, load_mask_image, load_source
-    from .lora import parse_spec
     from .outputs import save
 
-    if (args.mask or args.strength is not None) and not args.image:
-        raise ValidationError("--mask and --strength need --image.", code="usage")
-    source = load_source(args.image) if args.image else None
-    mask = load_mask_image(args.mask) if args.mask else None
-    width, height = parse_size(args.size) if args.size else fit_size(*source.size) if source else (DEFAULT_SIDE,) * 2
-    strength = args.strength if args.strength is not None else DEFAULT_INPAINT_STRENGTH if mask else DEFAULT_STRENGTH
-    request = GenerationRequest(
-        prompt=args.prompt, width=width, height=height, seed=random_seed() if args.seed is None else args.seed,
-        count=args.count, steps=args.steps, shift=args.shift, strength=strength if source else None,
-        mask_blur=args.mask_blur, loras=tuple(parse_spec(spec) for spec in args.lora))
-    engine = Engine(settings_from_args(args), retry_hint=False)
-    engine.loras.resolve(request.loras)  # an unknown LoRA fails before the model loads
-    if engine.load().info.is_tiny:
-        print("Note: using the tiny random-weights demo model; its images are noise by design.", file=sys.stderr)
-    images = engine.edit(request, source, mask) if source else engine.generate(request)
-    for item in save(images, args.out):
+    edit = edit_inputs(args)
+    seed = random_seed() if args.seed is None else args.seed
+    request = GenerationRequest(prompt=args.prompt, seed=seed, count=args.count, steps=args.steps, shift=args.shift,
+                                **edit["fields"])
+    engine = _engine(args, request)
+    if edit["source"] is not None:
+        images = engine.edit(request, edit["source"], edit["mask"])
+    elif args.enhance:
+        from .enhanced_run import generate_enhanced
+
+        images = generate_enhanced(engine, request, variations=args.variations)
+    else:
+        images = engine.generate(request)
+    saved = save(images, args.out)
+    if args.check_text:
+        return _print_checked(saved)
+    for item in saved:
         print(item.path)
     return 0
 
 
-def _loras(args: argparse.Namespace) -> int:
+def _print_checked(saved: list) -> int:
+    """Proof-read the saved PNGs; print each path, a tab and its verdict (best-reading first), then the best."""
+    from .proofread import check_saved, summary
+    from .textcheck import best_index
+
+    checked = check_saved(saved)
+    if all(item.text_check is None for item in checked):
+        print("Note: the prompt quotes no text, so there is nothing to check.", file=sys.stderr)
+    for item in checked:
+        print(f"{item.path}\t{summary(item.text_check)}" if item.text_check else item.path)
+    best = best_index([item.text_check for item in checked])
+    if best is not None and len(checked) > 1:
+        print(f"Best: {checked[best].path}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Proof-read image files; the exit code says whether anything expected is missing, as `diff` does."""
+    from .proofread import check_files, report_lines
+
+    checked = check_files(args.images, args.expect)
+    print(json.dumps(checked.to_dict(), ensure_ascii=False, indent=2) if args.json else "\n".join(report_lines(checked)))
+    return 4 if checked.any_missing else 0
+
+
+def _engine(args: argparse.Namespace, request: GenerationRequest | None = None) -> "Engine":
     from .engine import Engine
 
-    library = Engine(settings_from_args(args), retry_hint=False).loras
-    installed = library.available()
-    if not installed:
-        print("No LoRAs installed. Put .safetensors files in ZIMAGE_LORA_DIR or list hub ids in ZIMAGE_LORAS.")
-    for item in installed:
-        where = item.hub_id or str(item.path)
-        sha = library.sha12(item) if item.path is not None else "(not downloaded)"
-        print(f"{item.name}\t{sha}\t{where}")
-    return 0
+    engine = Engine(with_enhancer_flag(settings_from_args(args), args), retry_hint=False)
+    if request is not None:
+        engine.loras.resolve(request.loras)  # an unknown LoRA fails before the model loads
+    if engine.load().info.is_tiny:
+        print("Note: using the tiny random-weights demo model; its images are noise by design.", file=sys.stderr)
+    return engine
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -116,23 +141,41 @@ class _OneLineFormatter(logging.Formatter):
         return ""
 
 
-def _quiet_libraries(verbose: bool) -> None:
-    """Keep library notices (diffusers' "experimental feature" warnings and the like) out of the terminal."""
+def _setup_logging(verbose: bool) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(_OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
-    if verbose:
-        return
+
+
+def _quiet_libraries() -> None:
+    """Keep library notices (diffusers' "experimental feature" warning and the like) out of the terminal.
+
+    torch and diffusers set their loggers' levels when they are imported, so this imports them first.
+    """
+    import diffusers.utils.logging
+    import torch  # noqa: F401
+    import transformers.utils.logging
+
     warnings.filterwarnings("ignore")
-    for name in ("diffusers", "transformers", "torch", "huggingface_hub"):
+    diffusers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.set_verbosity_error()
+    for name in ("torch", "torchao", "huggingface_hub"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        _quiet_libraries(args.verbose)
-        return {"generate": _generate, "loras": _loras, "info": _info}[args.command](args)
+        _setup_logging(args.verbose)
+        if args.command in ("generate", "enhance") and not args.verbose:
+            _quiet_libraries()
+        if args.command == "enhance":
+            return run_enhance(args, _engine(args))
+        if args.command == "loras":
+            from .engine import Engine
+
+            return run_loras(Engine(settings_from_args(args), retry_hint=False).loras)
+        return {"generate": _generate, "info": _info, "check": _check}[args.command](args)
     except ZImageError as error:
         print(f"Error: {error}", file=sys.stderr)
         return 1

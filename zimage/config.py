@@ -41,6 +41,69 @@ def default_cache_dir() -> Path:
     return Path(_env("ZIMAGE_CACHE_DIR", str(Path.home() / ".cache" / "zimage")))
 
 
+ENHANCER_BACKENDS = ("auto", "local", "api", "off")
+SAFETY_MODES = ("off", "prompt", "full")
+SAFETY_CHECKER_ID = "CompVis/stable-diffusion-safety-checker"
+
+
+@dataclass(frozen=True)
+class EnhancerSettings:
+    """The prompt enhancer: which backend writes prompts, and how long it may take."""
+
+    backend: str = "auto"
+    api_base: str = ""
+    api_key: str = field(default="", repr=False)  # never in logs or error messages
+    api_model: str = ""
+    max_new_tokens: int = 300
+    timeout: float = 30.0
+
+    @classmethod
+    def from_env(cls) -> "EnhancerSettings":
+        return cls(
+            backend=_env("ZIMAGE_ENHANCER", "auto").lower(),
+            api_base=_env("ZIMAGE_ENHANCER_API_BASE", ""),
+            api_key=_env("ZIMAGE_ENHANCER_API_KEY", ""),
+            api_model=_env("ZIMAGE_ENHANCER_MODEL", ""),
+            max_new_tokens=int(_env_number("ZIMAGE_ENHANCER_MAX_TOKENS", 300)),
+            timeout=_env_number("ZIMAGE_ENHANCER_TIMEOUT", 30.0),
+        ).checked()
+
+    def checked(self) -> "EnhancerSettings":
+        _check_choice("enhancer", self.backend, ENHANCER_BACKENDS)
+        if self.backend == "api" and not (self.api_base and self.api_model):
+            raise ValidationError("ZIMAGE_ENHANCER=api needs ZIMAGE_ENHANCER_API_BASE and ZIMAGE_ENHANCER_MODEL.",
+                                  code="bad_setting", name="ZIMAGE_ENHANCER", value="api")
+        if not (1 <= self.max_new_tokens <= 1024 and 0 < self.timeout <= 300):
+            raise ValidationError("ZIMAGE_ENHANCER_MAX_TOKENS must be 1-1024 and ZIMAGE_ENHANCER_TIMEOUT 0-300 s.",
+                                  code="bad_setting", name="ZIMAGE_ENHANCER_MAX_TOKENS", value=self.max_new_tokens)
+        return self
+
+    def resolved(self, real_weights: bool) -> str:
+        """`auto`: the API when one is configured, else the loaded text encoder, but not the tiny model's."""
+        if self.backend != "auto":
+            return self.backend
+        if self.api_base and self.api_model:
+            return "api"
+        return "local" if real_weights else "off"
+
+
+@dataclass(frozen=True)
+class SafetySettings:
+    """The safety filter: `prompt` screens prompts with the text encoder; `full` also checks every image."""
+
+    mode: str = "off"
+    checker: str = SAFETY_CHECKER_ID
+
+    @classmethod
+    def from_env(cls) -> "SafetySettings":
+        # A public Space screens prompts unless its owner says otherwise; a local install does not.
+        default = "prompt" if os.environ.get("SPACE_ID", "").strip() else "off"
+        settings = cls(mode=_env("ZIMAGE_SAFETY", default).lower(),
+                       checker=_env("ZIMAGE_SAFETY_CHECKER", SAFETY_CHECKER_ID))
+        _check_choice("safety mode", settings.mode, SAFETY_MODES)
+        return settings
+
+
 @dataclass(frozen=True)
 class Settings:
     """How the engine loads and runs the model. `from_env()` fills it; CLI flags override fields."""
@@ -58,6 +121,8 @@ class Settings:
     output_dir: Path = field(default_factory=lambda: default_cache_dir() / "outputs")
     lora_dir: Path | None = None
     lora_hub: tuple[str, ...] = ()
+    enhancer: EnhancerSettings = field(default_factory=EnhancerSettings)
+    safety: SafetySettings = field(default_factory=SafetySettings)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -75,6 +140,8 @@ class Settings:
             output_dir=Path(_env("ZIMAGE_OUTPUT_DIR", str(default_cache_dir() / "outputs"))),
             lora_dir=Path(_env("ZIMAGE_LORA_DIR", "")) if _env("ZIMAGE_LORA_DIR", "") else None,
             lora_hub=tuple(item.strip() for item in _env("ZIMAGE_LORAS", "").split(",") if item.strip()),
+            enhancer=EnhancerSettings.from_env(),
+            safety=SafetySettings.from_env(),
         ).checked()
 
     def with_overrides(self, **values: object) -> "Settings":
@@ -91,7 +158,27 @@ class Settings:
                 code="fp16",
             )
         _check_choice("dtype", self.dtype, DTYPES)
+        _check_fp8(self.fp8, self.memory, self.compile)
         return self
+
+
+def _check_fp8(fp8: bool, memory: str, compiled: bool) -> None:
+    """Refuse fp8 combinations that would load fine and then fail or crawl at every request.
+
+    fp8 with "offload" or "sequential": offload moves torchao's fp8 tensor subclasses inside the request's
+    inference_mode, which torch refuses ("Cannot set version_counter for inference tensor"), and sequential
+    offload would quantize placeholder weights. fp8 without compile: eager fp8 is slower than eager bf16.
+    """
+    if not fp8:
+        return
+    if memory in ("offload", "sequential"):
+        raise ValidationError(
+            f"fp8 cannot be combined with memory mode {memory}: offloading moves fp8 weights in a way PyTorch "
+            "refuses during generation. Use memory 'full' or 'auto' with fp8, or turn fp8 off.",
+            code="fp8_offload", memory=memory)
+    if not compiled:
+        raise ValidationError("fp8 needs compile: without torch.compile fp8 runs slower than bfloat16. "
+                              "Turn compile on, or fp8 off.", code="fp8_needs_compile")
 
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -125,3 +212,63 @@ class AppSettings:
         if settings.queue_size < 1 or settings.concurrency < 1:
             raise ValidationError("ZIMAGE_QUEUE_SIZE and ZIMAGE_CONCURRENCY must be at least 1.", code="bad_setting")
         return settings
+
+
+@dataclass(frozen=True)
+class ReplicaSettings:
+    """How many replicas, what each holds, and how much Serve queues before it says "busy".
+
+    `min_replicas == max_replicas` is a fixed count; otherwise Serve autoscales between them on the number of
+    requests in flight per replica (`target_ongoing`).
+    """
+
+    min_replicas: int = 1
+    max_replicas: int = 1
+    max_ongoing_requests: int = 1  # one pipeline call at a time per GPU; more would only wait on the engine lock
+    max_queued_requests: int = 20  # beyond this the caller hears "busy, try again" at once
+    gpus_per_replica: float | None = None  # None: 1 when the cluster has GPUs, else 0
+    cpus_per_replica: float = 1.0
+    target_ongoing: float = 1.0
+    ray_address: str = ""  # RAY_ADDRESS: join that cluster; empty starts a local one
+    batch_size: int = 0  # >1: a replica runs up to this many same-shape requests from different users as one batch
+    batch_wait_s: float = 0.05  # how long a replica waits to fill a batch
+
+    @classmethod
+    def from_env(cls, replicas: int | None = None, min_replicas: int | None = None,
+                 max_replicas: int | None = None) -> "ReplicaSettings":
+        """Counts from flags (or ZIMAGE_REPLICAS), limits from ZIMAGE_RAY_* and ZIMAGE_QUEUE_SIZE."""
+        if replicas is None and os.environ.get("ZIMAGE_REPLICAS", "").strip():
+            replicas = int(_env_number("ZIMAGE_REPLICAS", 1))
+        low = min_replicas if min_replicas is not None else replicas if replicas is not None else 1
+        high = max_replicas if max_replicas is not None else replicas if replicas is not None else max(low, 1)
+        gpus = _env("ZIMAGE_RAY_GPUS_PER_REPLICA", "")
+        settings = cls(
+            min_replicas=low, max_replicas=high,
+            max_ongoing_requests=int(_env_number("ZIMAGE_RAY_MAX_ONGOING", 1)),
+            max_queued_requests=int(_env_number("ZIMAGE_RAY_MAX_QUEUED", _env_number("ZIMAGE_QUEUE_SIZE", 20))),
+            gpus_per_replica=float(gpus) if gpus else None,
+            cpus_per_replica=_env_number("ZIMAGE_RAY_CPUS_PER_REPLICA", 1.0),
+            ray_address=os.environ.get("RAY_ADDRESS", "").strip(),
+            batch_size=int(_env_number("ZIMAGE_RAY_BATCH", 0)),
+            batch_wait_s=_env_number("ZIMAGE_RAY_BATCH_WAIT_MS", 50) / 1000,
+        )
+        return settings.checked()
+
+    def checked(self) -> "ReplicaSettings":
+        if not 1 <= self.min_replicas <= self.max_replicas or self.max_ongoing_requests < 1 \
+                or self.max_queued_requests < 1:
+            raise ValidationError(
+                f"Replicas need 1 <= min ({self.min_replicas}) <= max ({self.max_replicas}), and at least one "
+                "ongoing and one queued request per deployment.", code="bad_replicas",
+                low=self.min_replicas, high=self.max_replicas)
+        return self
+
+    @property
+    def ongoing(self) -> int:
+        """Requests one replica takes at once: a batch needs them all in hand."""
+        return max(self.max_ongoing_requests, self.batch_size)
+
+    @property
+    def capacity(self) -> int:
+        """Requests the deployment can hold at its largest: running plus queued. More are refused as busy."""
+        return self.max_replicas * self.ongoing + self.max_queued_requests

@@ -75,7 +75,7 @@ def run(pipe: Any, request: GenerationRequest, source: SourceImage, mask: Mask |
     each = effective_steps(request.steps, strength)
     set_shift(target, request.shift)
     images = []
-    with failures_reported(pipe, request), torch.inference_mode():
+    with failures_reported(pipe, request, request.count), torch.inference_mode():
         # One call per seed: diffusers' edit pipelines draw the VAE sample from the first image's generator, so in
         # a batched call image i > 0 would not be the single run with seed s+i. The prompt is encoded once.
         embeds, _ = target.encode_prompt(request.prompt, device=target._execution_device,

@@ -58,3 +58,15 @@ class BusyError(ZImageError):
     """The queue is full or the caller is over its rate limit."""
 
     code = "busy"
+
+
+class EnhanceError(ZImageError):
+    """The prompt enhancer could not produce a prompt; the user's idea is left as it was."""
+
+    code = "enhance_failed"
+
+
+class BlockedError(ZImageError):
+    """The safety filter refused a prompt or an image; no image is returned."""
+
+    code = "blocked_prompt"

@@ -52,20 +52,51 @@ def step_callback(progress: ProgressFn | None, cancel: CancelToken | None, total
 def run(loaded: LoadedModel, request: GenerationRequest, progress: ProgressFn | None = None,
         cancel: CancelToken | None = None) -> list[GeneratedImage]:
     """Run a request on a loaded model. Every failure leaves the pipeline usable."""
-    pipe = loaded.pipe
+    images = _call(loaded.pipe, request, request.count, step_callback(progress, cancel, request.steps),
+                   prompt=request.prompt, num_images_per_prompt=request.count, generator=generators(request))
+    return [GeneratedImage(image, request.single(i), loaded.info) for i, image in enumerate(images)]
+
+
+def shape(request: GenerationRequest) -> tuple:
+    """What requests must share to run as one batch: everything but the prompt, the seed and the count.
+
+    LoRAs included: the transformer holds one LoRA state per call, so requests with other LoRAs never share one.
+    """
+    return request.width, request.height, request.steps, request.shift, request.loras
+
+
+def run_many(loaded: LoadedModel, requests: list[GenerationRequest],
+             progress: ProgressFn | None = None) -> list[list[GeneratedImage]]:
+    """Several requests of one `shape` (from different users, say) in one pipeline call.
+
+    Each image keeps its own prompt and its own CPU generator, so it equals its single run within 1/255
+    (tests/test_batching.py). A batch has no per-request Stop: a caller who stops just stops waiting.
+    """
+    first = requests[0]
+    if any(shape(request) != shape(first) for request in requests):
+        raise ValueError("run_many needs requests of one size, step count and shift")
+    prompts = [request.prompt for request in requests for _ in range(request.count)]
+    images = _call(loaded.pipe, first, len(prompts), step_callback(progress, None, first.steps),
+                   prompt=prompts, num_images_per_prompt=1,
+                   generator=[generator for request in requests for generator in generators(request)])
+    results, start = [], 0
+    for request in requests:
+        results.append([GeneratedImage(image, request.single(i), loaded.info)
+                        for i, image in enumerate(images[start:start + request.count])])
+        start += request.count
+    return results
+
+
+def _call(pipe: Any, request: GenerationRequest, count: int, on_step_end: Any, **inputs: Any) -> list:
+    """One pipeline call at `request`'s size, steps and shift; its failures become the app's errors."""
     set_shift(pipe, request.shift)
-    with failures_reported(pipe, request), torch.inference_mode():
-        output = pipe(
-            prompt=request.prompt, width=request.width, height=request.height,
-            num_inference_steps=request.steps, guidance_scale=GUIDANCE_SCALE,
-            num_images_per_prompt=request.count, generator=generators(request),
-            callback_on_step_end=step_callback(progress, cancel, request.steps),
-        )
-    return [GeneratedImage(image, request.single(i), loaded.info) for i, image in enumerate(output.images)]
+    with failures_reported(pipe, request, count), torch.inference_mode():
+        return pipe(width=request.width, height=request.height, num_inference_steps=request.steps,
+                    guidance_scale=GUIDANCE_SCALE, callback_on_step_end=on_step_end, **inputs).images
 
 
 @contextlib.contextmanager
-def failures_reported(pipe: Any, request: GenerationRequest) -> Iterator[None]:
+def failures_reported(pipe: Any, request: GenerationRequest, count: int) -> Iterator[None]:
     """Turn a failed pipeline call into one user-facing error, and restore the pipeline for the next request."""
     try:
         yield
@@ -75,9 +106,9 @@ def failures_reported(pipe: Any, request: GenerationRequest) -> Iterator[None]:
     except torch.OutOfMemoryError as error:
         recover(pipe)
         raise GenerationError(
-            f"Out of GPU memory at {request.width}x{request.height} x {request.count}. "
+            f"Out of GPU memory at {request.width}x{request.height} x {count}. "
             "Try a smaller size or fewer images.",
-            code="oom", width=request.width, height=request.height, count=request.count,
+            code="oom", width=request.width, height=request.height, count=count,
         ) from error
     except Exception as error:  # noqa: BLE001 - logged in full, shown to the user as one line
         log.exception("Generation failed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -14,9 +15,11 @@ from . import __version__
 from .errors import ValidationError
 from .model_info import ModelInfo
 from .request import GenerationRequest
+from .textcheck import TextVerdict
 
 JSON_KEY = "zimage"
 PARAMETERS_KEY = "parameters"
+TEXT_CHECK_KEY = "text_check"
 SAMPLER = "Euler (flow match)"
 # Pairs like `Steps: 9` or `Model: "a, b"`; values with commas are JSON-quoted, as A1111 does.
 _LORA_TAG = re.compile(r"\s*<lora:([^:<>]+):([-+0-9.eE]+)>")
@@ -66,19 +69,53 @@ def _edit_pairs(request: GenerationRequest) -> dict[str, Any]:
     return pairs
 
 
-def build_pnginfo(request: GenerationRequest, model: ModelInfo) -> PngImagePlugin.PngInfo:
+def build_pnginfo(request: GenerationRequest, model: ModelInfo,
+                  enhanced: dict[str, Any] | None = None) -> PngImagePlugin.PngInfo:
     info = PngImagePlugin.PngInfo()
     # add_text switches to an iTXt (UTF-8) chunk for non-Latin-1 text, so Chinese prompts survive.
     info.add_text(PARAMETERS_KEY, format_parameters(request, model))
     payload = {"request": request.to_dict(), "model": model.to_dict(), "versions": package_versions()}
+    if enhanced:
+        payload["enhanced"] = enhanced  # the idea and the enhancer that wrote request.prompt from it
     info.add_text(JSON_KEY, json.dumps(payload, ensure_ascii=False))
     return info
 
 
-def save_png(image: Image.Image, request: GenerationRequest, model: ModelInfo, path: Path) -> Path:
+def save_png(image: Image.Image, request: GenerationRequest, model: ModelInfo, path: Path,
+             enhanced: dict[str, Any] | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path, format="PNG", pnginfo=build_pnginfo(request, model))
+    image.save(path, format="PNG", pnginfo=build_pnginfo(request, model, enhanced))
     return path
+
+
+def record_text_check(path: Path, image: Image.Image, verdict: TextVerdict) -> None:
+    """Add a proof-reading verdict (with the OCR's version) to a PNG's JSON chunk, keeping its pixels and every
+    other chunk. The new file is written beside the old one and swapped in, so a download in progress sees the old
+    file or the new one, never half of one."""
+    with Image.open(path) as original:
+        original.load()
+        texts = {key: value for key, value in original.info.items() if isinstance(value, str)}
+    try:
+        payload = json.loads(texts.get(JSON_KEY, "{}"))
+    except ValueError:
+        payload = {}
+    payload = payload if isinstance(payload, dict) else {}
+    payload[TEXT_CHECK_KEY] = verdict.to_dict()
+    texts[JSON_KEY] = json.dumps(payload, ensure_ascii=False)
+    info = PngImagePlugin.PngInfo()
+    for key, value in texts.items():
+        info.add_text(key, value)
+    partial = path.with_name(f".{path.name}.partial")
+    image.save(partial, format="PNG", pnginfo=info, compress_level=1)
+    os.replace(partial, path)
+
+
+def read_text_check(source: Image.Image | str | Path) -> TextVerdict | None:
+    """The proof-reading verdict stored in a zimage PNG, or None when it has none (or it is damaged)."""
+    try:
+        return TextVerdict.from_dict(json.loads(_png_text(source)[JSON_KEY])[TEXT_CHECK_KEY])
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return None
 
 
 def read_request(source: Image.Image | str | Path) -> GenerationRequest:

@@ -20,8 +20,11 @@ class ModelInfo:
     attention: str = "native"
     compiled: bool = False
     fp8: bool = False
+    aoti: bool = False  # ZeroGPU's ahead-of-time compiled blocks
+    speed: str = ""  # what the speed levers did, and why any was skipped
     load_seconds: float = 0.0
     model_hash: str = ""  # short SHA-256 of the weights, as A1111 and Civitai use to match models
+    replica: str = ""  # which Ray Serve replica made the image (host, process); empty when run in this process
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,7 +1,7 @@
 """The one request type that the UI, the API, the CLI, share links and PNG metadata all use.
 
-Every limit is defined here once; the UI's ranges, the API description and the CLI help are built from
-these constants. A `GenerationRequest` validates and normalises its fields when it is made, so holding
+Every limit is defined here once; the UI's ranges, the API's parameter descriptions and the CLI help are
+built from these constants. A `GenerationRequest` validates and normalises its fields when it is made, so holding
 one means holding a valid request: inner layers trust it.
 """
 
@@ -194,18 +194,6 @@ def _lora_ref(item: Any) -> LoraRef:
 def random_seed() -> int:
     """A random first seed that leaves room for the largest batch (seeds s..s+MAX_COUNT-1)."""
     return random.randint(0, MAX_SEED - MAX_COUNT + 1)
-
-
-def limits_text() -> str:
-    """The bounds of every field, in one sentence, for the API description and the docs."""
-    return (
-        f"prompt: text, 1 to {MAX_PROMPT_CHARS} characters; width and height: multiples of {SIDE_MULTIPLE} "
-        f"from {MIN_SIDE} to {MAX_SIDE}; seed: 0 to {MAX_SEED} (image i uses seed+i); count: {MIN_COUNT} to "
-        f"{MAX_COUNT}; steps: {MIN_STEPS} to {MAX_STEPS} (Turbo: {TURBO_STEPS}); shift: {MIN_SHIFT} to "
-        f"{MAX_SHIFT} (default {DEFAULT_SHIFT}); strength (edits): above {MIN_STRENGTH:g} to {MAX_STRENGTH:g}; "
-        f"mask_blur: {MIN_MASK_BLUR} to {MAX_MASK_BLUR} px; loras: up to {MAX_LORAS}, weights "
-        f"{MIN_LORA_WEIGHT:g} to {MAX_LORA_WEIGHT:g}."
-    )
 
 
 def unknown_params(names: list[str], allowed: Iterable[str]) -> ValidationError:

@@ -7,7 +7,7 @@ ZeroGPU wrapper around it (ui/gpu.py); a pool of remote replicas can satisfy it 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
 from PIL import Image
 
@@ -16,6 +16,9 @@ from .images import SourceImage
 from .lora import LoraLibrary
 from .model_info import ModelInfo, ModelStatus
 from .request import GenerationRequest
+
+if TYPE_CHECKING:
+    from .enhance import Enhanced
 
 ProgressFn = Callable[[int, int], None]
 
@@ -27,6 +30,8 @@ class GeneratedImage:
     image: Image.Image
     request: GenerationRequest
     model: ModelInfo
+    # How the prompt was written when the enhancer wrote it: the idea, the backend, the seed (Enhanced.metadata()).
+    enhanced: dict[str, Any] | None = None
 
 
 class Runner(Protocol):
@@ -45,6 +50,10 @@ class Runner(Protocol):
     @property
     def loras(self) -> LoraLibrary:
         """The LoRAs this runner can apply (listing them loads nothing)."""
+        ...
+
+    def enhance(self, idea: str, seed: int = 0, cancel: CancelToken | None = None) -> Iterator["Enhanced"]:
+        """Stream an enhanced prompt for `idea`: partial results, then the final one (`done=True`)."""
         ...
 
     def status(self) -> ModelStatus:

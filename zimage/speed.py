@@ -1,122 +1,92 @@
-"""Speed and memory levers for the Z-Image pipeline, one small function each, switched on by the caller.
+"""Speed and memory levers for the Z-Image pipeline, and `apply`, which the engine calls once after loading.
 
-Every lever checks what this machine and its installed packages allow first. When a lever cannot apply
-(no CUDA, no torchao, ZeroGPU, an attention package missing) it logs one clear line and reports what it
-did instead, so an optional speed-up never stops the app from starting.
+    report = speed.apply(pipe, settings, device)     # -> SpeedReport; report.summary() for the status line
+
+Every lever checks what this machine and its packages allow first. A lever that cannot apply (no CUDA, no
+torchao, ZeroGPU, an attention package missing, a compile error at warm-up) logs one clear line and the report
+says what ran instead, so an optional speed-up never stops the app from starting. Combinations that could
+only fail later, at a request, are refused up front by `Settings.checked()` with a ValidationError.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from .config import MEMORY_MODES, on_zero_gpu
-from .errors import ValidationError, unknown_choice
+from .attention import AUTO, NATIVE_BACKEND, attention_backend_names, set_attention_backend  # noqa: F401
+from .config import on_zero_gpu
+from .errors import ValidationError
+from .request import GUIDANCE_SCALE
+from .memory import GIB, apply_memory_mode, choose_memory_mode, footprint, place, resolve_memory_mode  # noqa: F401
 
 log = logging.getLogger(__name__)
-
-NATIVE_BACKEND = "native"
-AUTO = "auto"
-# Backends that run without CUDA; diffusers checks their packages itself. Every other backend is a CUDA kernel.
-_PORTABLE_BACKENDS = frozenset({"native", "_native_math", "flex", "_native_npu", "_native_xla"})
 
 COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 _CUDA_GRAPH_MODES = frozenset({"reduce-overhead", "max-autotune"})
 ZERO_GPU_ENV = "SPACES_ZERO_GPU"
+# Ahead-of-time compiled Z-Image blocks that Hugging Face publishes for ZeroGPU, as the official Space loads them.
+AOTI_REPO = "zerogpu-aoti/Z-Image"
+AOTI_VARIANT = "fa3"
 
 FP8_MIN_CAPABILITY = (8, 9)  # Ada and Hopper are the first GPUs with fp8 tensor cores.
-# Small, precision-sensitive layers at the edges of the model; diffusers also keeps the first two in full
-# precision for layerwise casting. fp8 would save little there and cost quality.
-_FP8_SKIP_PREFIXES = ("t_embedder", "cap_embedder", "all_x_embedder", "all_final_layer")
-
-GIB = 1024**3
-FULL_MIN_FREE_GIB = 24  # bf16 weights are about 20.5 GiB (transformer 12.3, text encoder 8, VAE 0.2).
-OFFLOAD_MIN_FREE_GIB = 10  # model offload peaks near the transformer's 12.3 GiB; below 10 only streaming fits.
-
-
-# --- Attention backend -------------------------------------------------------------------------------------
-
-
-def attention_backend_names() -> list[str]:
-    """All names diffusers accepts, plus "auto"."""
-    from diffusers.models.attention_dispatch import AttentionBackendName
-
-    return [AUTO] + sorted(member.value for member in AttentionBackendName)
+# fp8 pays only on big matmuls; the blocks' attention and feed-forward linears are 3840 wide or more. The adaLN
+# modulation (256 in) and the embedders and final layer are small and precision-sensitive, so they stay bf16.
+FP8_MIN_FEATURES = 1024
+_FP8_SKIP_NAMES = ("adaLN_modulation", "t_embedder", "cap_embedder", "all_x_embedder", "all_final_layer")
+# Dynamo's cache per code object. The block class runs three ways (noise refiner, context refiner, main layers),
+# each once static and once dynamic after warm-up: 6 entries. Torch's default of 8 leaves too little margin,
+# and with fullgraph=True passing it raises instead of falling back.
+RECOMPILE_LIMIT = 16
+# Warm-up calls: (width, height, images, prompt). The second differs in size, batch and prompt length, so
+# dynamo marks those dimensions dynamic now instead of recompiling for a user's first different request.
+WARM_PROMPTS = ("warm-up", "a long warm-up prompt " * 12)
 
 
-def set_attention_backend(transformer: Any, name: str) -> str:
-    """Switch the transformer's attention kernel and return the backend actually in use.
+@dataclass(frozen=True)
+class SpeedReport:
+    """What `apply` did. Every `*_note` says why a lever was skipped or undone, or is empty."""
 
-    "auto" picks the fastest kernel this hardware has (FA3 on Hopper, FlashAttention 2 on Ampere or later,
-    else PyTorch SDPA). A named backend whose requirements fail falls back to "native" with a warning.
-    An unknown name raises ValidationError listing the valid ones.
-    """
-    wanted = str(name).strip().lower()
-    valid = attention_backend_names()
-    if wanted not in valid:
-        raise unknown_choice("attention backend", name, valid, code="unknown_attention_backend")
-    if wanted == AUTO:
-        return _set_best_backend(transformer)
-    problem = _try_backend(transformer, wanted)
-    if problem is None:
-        return wanted
-    log.warning("Attention backend %r is unavailable (%s); using %r instead.", wanted, problem, NATIVE_BACKEND)
-    transformer.set_attention_backend(NATIVE_BACKEND)
-    return NATIVE_BACKEND
+    memory_mode: str
+    attention: str
+    compiled: bool = False
+    compile_note: str = ""
+    fp8: bool = False
+    fp8_note: str = ""
+    aoti: bool = False
+    aoti_note: str = ""
+    warmup_seconds: float | None = None
 
-
-def _auto_candidates() -> list[str]:
-    """Flash kernels worth trying on this GPU, fastest first; FA3 is built for Hopper (sm90) only."""
-    if not torch.cuda.is_available():
-        return []
-    major, _ = torch.cuda.get_device_capability()
-    return (["_flash_3"] if major == 9 else []) + (["flash"] if major >= 8 else [])
+    def summary(self) -> str:
+        """One line for the model status: what runs, then what was skipped and why."""
+        parts = [f"memory {self.memory_mode}", f"attention {self.attention}"]
+        parts += ["compiled"] if self.compiled else []
+        parts += ["ahead-of-time compiled blocks"] if self.aoti else []
+        parts += ["fp8"] if self.fp8 else []
+        skipped = [note for note in (self.compile_note, self.fp8_note, self.aoti_note) if note]
+        return ", ".join(parts) + ("" if not skipped else " (" + "; ".join(skipped) + ")")
 
 
-def _set_best_backend(transformer: Any) -> str:
-    for candidate in _auto_candidates():
-        problem = _try_backend(transformer, candidate)
-        if problem is None:
-            log.info("Attention backend: %s (auto).", candidate)
-            return candidate
-        log.info("Attention backend %r skipped by auto: %s", candidate, problem)
-    transformer.set_attention_backend(NATIVE_BACKEND)
-    log.info("Attention backend: %s (auto).", NATIVE_BACKEND)
-    return NATIVE_BACKEND
-
-
-def _try_backend(transformer: Any, name: str) -> str | None:
-    """Set `name`; return None on success, else why it failed. diffusers raises when a package is missing."""
-    if name not in _PORTABLE_BACKENDS and not torch.cuda.is_available():
-        return "it needs a CUDA GPU"
-    try:
-        transformer.set_attention_backend(name)
-    except (RuntimeError, ImportError, ValueError, OSError) as exc:
-        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return None
+# --- Checks up front ---------------------------------------------------------------------------------------
 
 
 # --- torch.compile -----------------------------------------------------------------------------------------
 
 
-
-def compile_repeated_blocks(transformer: Any, mode: str | None = None) -> bool:
+def compile_repeated_blocks(transformer: Any, mode: str | None = None, backend: Any = "inductor") -> bool:
     """Regionally compile the transformer's repeated blocks with torch.compile(fullgraph=True).
 
-    Compiling the one block class that repeats 34 times gives nearly the full-model speed-up at a fraction
-    of the compile time. `mode` is passed to torch.compile ("reduce-overhead" adds CUDA graphs). Compilation
-    is lazy: the first generation pays for it, so call `warm_up` afterwards. Returns False, with a log line,
-    where torch.compile cannot work.
+    Compiling the one block class that repeats 32 times gives nearly the full-model speed-up at a fraction of
+    the compile time. Compilation is lazy: errors appear at the first call, so `apply` warms up and undoes the
+    compile (`uncompile`) if that fails. Returns False, with a log line, where torch.compile cannot work.
     """
     if mode not in COMPILE_MODES:
         raise ValidationError(
             f"Unknown compile mode {mode!r}. Valid: {', '.join(str(m) for m in COMPILE_MODES)}.",
-            code="unknown_compile_mode",
-            value=str(mode),
-        )
+            code="unknown_compile_mode", value=str(mode))
     problem = compile_unavailable_reason()
     if problem:
         log.warning("torch.compile skipped: %s.", problem)
@@ -124,13 +94,26 @@ def compile_repeated_blocks(transformer: Any, mode: str | None = None) -> bool:
     if mode in _CUDA_GRAPH_MODES and not torch.cuda.is_available():
         log.info("Compile mode %r needs CUDA graphs; compiling with the default mode instead.", mode)
         mode = None
+    config = torch._dynamo.config
+    config.recompile_limit = max(config.recompile_limit, RECOMPILE_LIMIT)
+    options: dict[str, Any] = {"mode": None if mode == "default" else mode}
+    if backend != "inductor":
+        options = {"backend": backend}  # a test backend; torch.compile's modes belong to inductor
     try:
-        transformer.compile_repeated_blocks(fullgraph=True, mode=mode)
+        transformer.compile_repeated_blocks(fullgraph=True, **options)
     except (RuntimeError, ValueError) as exc:
         log.warning("torch.compile skipped: %s", exc)
         return False
     log.info("Compiled the repeated transformer blocks (mode=%s).", mode or "default")
     return True
+
+
+def uncompile(transformer: Any) -> None:
+    """Undo compile_repeated_blocks: the blocks run eagerly again and dynamo forgets their graphs."""
+    for module in transformer.modules():
+        if getattr(module, "_compiled_call_impl", None) is not None:
+            module._compiled_call_impl = None
+    torch._dynamo.reset()
 
 
 def compile_unavailable_reason() -> str | None:
@@ -147,28 +130,49 @@ def compile_unavailable_reason() -> str | None:
     return None
 
 
+# --- ZeroGPU: ahead-of-time compiled blocks ----------------------------------------------------------------
+
+
+def load_aoti_blocks(transformer: Any, repo_id: str = AOTI_REPO, variant: str | None = AOTI_VARIANT) -> str:
+    """Swap the repeated blocks for Hugging Face's ahead-of-time compiled ones; return "" or why not.
+
+    ZeroGPU cannot run torch.compile, but it can run AoTInductor packages (`spaces.aoti_blocks_load`, which
+    downloads them from the Hub and loads their attention kernels). Any failure leaves the eager blocks.
+    """
+    try:
+        import spaces
+
+        spaces.aoti_blocks_load(transformer, repo_id, variant=variant)
+    except Exception as exc:  # noqa: BLE001 - no Hub access, no matching build: eager still works
+        text = str(exc).strip().splitlines()
+        return f"{type(exc).__name__}: {text[0][:200] if text else ''}"
+    log.info("Loaded ahead-of-time compiled blocks from %s (variant %s).", repo_id, variant)
+    return ""
+
+
 # --- fp8 weights -------------------------------------------------------------------------------------------
 
 
 def quantize_fp8(transformer: Any) -> bool:
-    """Quantize the transformer's linear layers to fp8 (dynamic activations, fp8 weights) with torchao.
+    """Quantize the transformer's big linears to fp8 with torchao: dynamic per-row activation scales and
+    per-row weight scales (the recipe of torchao's and flux-fast's benchmarks).
 
-    Halves the transformer's weight memory and, with torch.compile, speeds up the matmuls. Needs a CUDA GPU
-    of compute capability 8.9 or more and the `torchao` package; otherwise returns False with a log line.
-    The change is in place and cannot be undone.
+    Halves those weights' memory and, with torch.compile, speeds up their matmuls. Needs a CUDA GPU of compute
+    capability 8.9 or more and `torchao`; otherwise returns False with a log line. In place, cannot be undone.
     """
     problem = fp8_unavailable_reason()
     if problem:
         log.warning("fp8 quantization skipped: %s.", problem)
         return False
     try:
-        from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, quantize_
+        from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, quantize_
 
-        quantize_(transformer, Float8DynamicActivationFloat8WeightConfig(), filter_fn=_fp8_filter)
-    except Exception as exc:  # old torchao lacks the config; errors vary by version. Never stop the app.
+        quantize_(transformer, Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()),
+                  filter_fn=fp8_filter)
+    except Exception as exc:  # noqa: BLE001 - old torchao lacks the config; errors vary by version
         log.warning("fp8 quantization failed: %s", exc)
         return False
-    log.info("Quantized the transformer's linear layers to fp8 with torchao.")
+    log.info("Quantized the transformer's large linear layers to fp8 (per-row scales) with torchao.")
     return True
 
 
@@ -186,80 +190,115 @@ def fp8_unavailable_reason() -> str | None:
     return None
 
 
-def _fp8_filter(module: torch.nn.Module, fqn: str) -> bool:
-    """Quantize only the big linears inside the blocks; fp8 kernels need dimensions divisible by 16."""
-    if not isinstance(module, torch.nn.Linear) or fqn.startswith(_FP8_SKIP_PREFIXES):
+def fp8_filter(module: torch.nn.Module, fqn: str) -> bool:
+    """The linears worth fp8: inside the blocks, big, and with dimensions the fp8 kernels accept."""
+    if not isinstance(module, torch.nn.Linear) or any(name in fqn for name in _FP8_SKIP_NAMES):
         return False
-    return module.in_features % 16 == 0 and module.out_features % 16 == 0
-
-
-# --- Memory placement --------------------------------------------------------------------------------------
-
-
-def apply_memory_mode(pipe: Any, mode: str, device: str | torch.device) -> str:
-    """Place the pipeline on `device` in one of MEMORY_MODES; return the mode actually used.
-
-    "full" keeps every model on the device; "offload" moves whole models there one at a time; "sequential"
-    streams layer by layer (about 2 GiB, slow); "auto" picks by free VRAM. Offloading needs an accelerator,
-    so on the CPU every mode is "full". Offload modes also tile the VAE decode, which otherwise runs out of
-    memory at large sizes (a known failure with model offload).
-    """
-    wanted = str(mode).strip().lower()
-    if wanted not in MEMORY_MODES:
-        raise unknown_choice("memory mode", mode, MEMORY_MODES, code="unknown_memory_mode")
-    target = torch.device(device)
-    chosen = choose_memory_mode(target) if wanted == AUTO else wanted
-    if chosen != "full" and target.type == "cpu":
-        log.warning("Memory mode %r needs a GPU; on the CPU the models stay in memory ('full').", chosen)
-        chosen = "full"
-    if chosen == "full":
-        pipe.to(target)
-    elif chosen == "offload":
-        pipe.enable_model_cpu_offload(device=target)
-    else:
-        pipe.enable_sequential_cpu_offload(device=target)
-    if chosen != "full":
-        pipe.vae.enable_tiling()
-    log.info("Memory mode: %s on %s.", chosen, target)
-    return chosen
-
-
-def choose_memory_mode(device: str | torch.device) -> str:
-    """The "auto" choice: by free VRAM on CUDA, "full" everywhere else (CPU and MPS share system memory)."""
-    target = torch.device(device)
-    if target.type != "cuda" or not torch.cuda.is_available():
-        return "full"
-    free_bytes, _ = torch.cuda.mem_get_info(target)
-    free_gib = free_bytes / GIB
-    mode = "full" if free_gib >= FULL_MIN_FREE_GIB else "offload" if free_gib >= OFFLOAD_MIN_FREE_GIB else "sequential"
-    log.info("%.1f GiB of VRAM free: memory mode %s.", free_gib, mode)
-    return mode
+    small = min(module.in_features, module.out_features) < FP8_MIN_FEATURES
+    return not small and module.in_features % 16 == 0 and module.out_features % 16 == 0
 
 
 # --- Warm-up -----------------------------------------------------------------------------------------------
 
 
-def warm_up(pipe: Any, device: str | torch.device, *, height: int = 256, width: int = 256, steps: int = 2,
-            count: int = 1) -> float:
-    """Run one throwaway generation so compilation and cuDNN autotuning happen now, not for the first user.
+def warm_up(pipe: Any, device: str | torch.device, *, height: int = 1024, width: int = 1024, steps: int = 2,
+            count: int = 2) -> float:
+    """Run throwaway generations the way requests run, so compilation happens now, not for the first user.
 
-    Use the size and count users will ask for when the transformer is compiled: a new shape recompiles.
-    Returns the seconds it took.
+    Same grad mode (inference_mode), per-image CPU generators and step callback as zimage.generate. The first
+    call is one image at the given size; the second has `count` images, a longer prompt and a slightly
+    different size, so one recompile makes batch, prompt length and size dynamic. Returns the seconds taken.
     """
     target = torch.device(device)
     started = time.perf_counter()
-    pipe(
-        prompt="warm-up",
-        height=height,
-        width=width,
-        num_inference_steps=steps,
-        guidance_scale=0.0,
-        num_images_per_prompt=count,
-        generator=torch.Generator("cpu").manual_seed(0),
-        output_type="pil",
-    )
+    other = (width + 64, max(64, height - 64))  # another token count, as a user's next size would have
+    calls = ((width, height, 1, WARM_PROMPTS[0]), (*other, max(count, 2), WARM_PROMPTS[1]))
+    for call_width, call_height, images, prompt in calls:
+        with torch.inference_mode():
+            pipe(prompt=prompt, height=call_height, width=call_width, num_inference_steps=steps,
+                 guidance_scale=GUIDANCE_SCALE, num_images_per_prompt=images,
+                 generator=[torch.Generator("cpu").manual_seed(i) for i in range(images)],
+                 callback_on_step_end=lambda _pipe, _step, _t, tensors: tensors)
     if target.type == "cuda":
         torch.cuda.synchronize(target)
     seconds = time.perf_counter() - started
-    log.info("Warm-up (%dx%d, %d steps, %d image(s)) took %.2f s.", width, height, steps, count, seconds)
+    log.info("Warm-up (%dx%d and a batch of %d, %d steps) took %.2f s.", width, height, count, steps, seconds)
     return seconds
+
+
+def should_warm_up(settings: Any, device: str | torch.device) -> bool:
+    """"on" always; "auto" on a real CUDA device. Never on ZeroGPU: its main process has no GPU, only an
+    emulation, and each worker is fresh, so a warm-up there would only burn start-up time."""
+    if on_zero_gpu():
+        return False
+    mode = str(getattr(settings, "warmup", "auto")).lower()
+    return mode == "on" or (mode == "auto" and torch.device(device).type == "cuda")
+
+
+# --- Everything together -----------------------------------------------------------------------------------
+
+
+def apply(pipe: Any, settings: Any, device: str | torch.device) -> SpeedReport:
+    """Place the pipeline and apply the levers `settings` asks for, in an order that works; warm up.
+
+    Order: check, fp8 (on the device, before the rest moves there), memory mode, attention, compile or
+    ahead-of-time blocks, warm-up. A compile that fails at warm-up is undone and the warm-up rerun eagerly.
+    """
+    settings.checked()  # refuses fp8 combinations that would fail at the first request
+    target = torch.device(device)
+    fp8_note = _fp8_blocker(settings)
+    memory_mode = resolve_memory_mode(settings.memory, target,
+                                      footprint(pipe, fp8_filter if settings.fp8 and not fp8_note else None))
+    if settings.fp8 and not fp8_note and memory_mode != "full":
+        fp8_note = f"fp8 skipped: memory mode {memory_mode!r} is needed here and fp8 works with 'full' only"
+    fp8 = False
+    if settings.fp8 and not fp8_note:
+        pipe.transformer.to(target)  # quantize on the device: fast, and the bf16 copy never sits beside the rest
+        fp8 = quantize_fp8(pipe.transformer)
+        fp8_note = "" if fp8 else "fp8 skipped: quantization failed, see the log"
+    place(pipe, memory_mode, target)
+    attention = set_attention_backend(pipe.transformer, settings.attention)
+    compiled, compile_note, aoti, aoti_note = False, "", False, ""
+    if on_zero_gpu():
+        aoti_note = load_aoti_blocks(pipe.transformer)
+        aoti = not aoti_note
+        aoti_note = f"ahead-of-time blocks unavailable, running eager: {aoti_note}" if aoti_note else ""
+    elif settings.compile:
+        compiled = compile_repeated_blocks(pipe.transformer, getattr(settings, "compile_mode", None))
+        compile_note = "" if compiled else f"compile skipped: {compile_unavailable_reason() or 'see the log'}"
+    warmup_seconds = None
+    if should_warm_up(settings, target):
+        warmup_seconds, compile_note = _warm_up_or_uncompile(pipe, target, compiled, compile_note)
+        compiled = compiled and not compile_note
+    report = SpeedReport(memory_mode, attention, compiled, compile_note, fp8, fp8_note, aoti, aoti_note,
+                         None if warmup_seconds is None else round(warmup_seconds, 2))
+    log.info("Speed levers: %s", report.summary())
+    return report
+
+
+def _fp8_blocker(settings: Any) -> str:
+    """Why fp8 will not be applied although asked for, or "" (check() has already refused bad combinations)."""
+    if not settings.fp8:
+        return ""
+    problem = compile_unavailable_reason()
+    if problem:
+        return f"fp8 skipped: it pays only with torch.compile, and {problem}"
+    problem = fp8_unavailable_reason()
+    return f"fp8 skipped: {problem}" if problem else ""
+
+
+def _warm_up_or_uncompile(pipe: Any, device: torch.device, compiled: bool, compile_note: str) -> tuple[float, str]:
+    """Warm up; if compiled blocks fail there, fall back to eager and warm up again. Returns (seconds, note)."""
+    side = 1024 if compiled else 256
+    try:
+        return warm_up(pipe, device, height=side, width=side), compile_note
+    except Exception as exc:  # noqa: BLE001 - any compile error; eager must still serve
+        if not compiled:
+            raise
+        text = " ".join(str(exc).split())[:200]
+        note = f"compile failed at warm-up, running eager: {type(exc).__name__}: {text}"
+        log.exception("torch.compile failed at warm-up; the transformer runs eagerly instead")
+        uncompile(pipe.transformer)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        return warm_up(pipe, device, height=256, width=256), note

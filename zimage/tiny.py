@@ -16,7 +16,7 @@ from .config import default_cache_dir
 
 log = logging.getLogger(__name__)
 
-TINY_VERSION = "tiny-v1"
+TINY_VERSION = "tiny-v2"  # v2: the text encoder is a causal LM, as in the real checkpoint
 TINY_SEED = 20251126
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"]
 
@@ -29,6 +29,28 @@ CHAT_TEMPLATE = (
     "{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}"
     "{%- endif %}"
 )
+
+
+# The tiny models' constructor arguments: one definition for this module, bench/gpu.py's smoke mode and tests.
+# Sizes follow the real model's constraints (dim / n_heads == sum(axes_dims); a 4-block VAE scales by 8).
+CONFIGS = {
+    "transformer": dict(
+        all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=32, n_layers=2, n_refiner_layers=1,
+        n_heads=2, n_kv_heads=2, qk_norm=True, cap_feat_dim=32, rope_theta=256.0, t_scale=1000.0,
+        axes_dims=[4, 6, 6], axes_lens=[1536, 512, 512],
+    ),
+    "text_encoder": dict(
+        vocab_size=256 + len(SPECIAL_TOKENS), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=1024,
+        tie_word_embeddings=True,
+    ),
+    "vae": dict(
+        in_channels=3, out_channels=3, latent_channels=16,
+        down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
+        block_out_channels=[8, 16, 16, 16], layers_per_block=1, norm_num_groups=8,
+        scaling_factor=0.3611, shift_factor=0.1159, use_quant_conv=False, use_post_quant_conv=False,
+    ),
+}
 
 
 def _byte_symbols() -> list[str]:
@@ -60,30 +82,23 @@ def build_pipeline():
     """Build the tiny pipeline in memory with fixed random weights."""
     import torch
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, ZImagePipeline, ZImageTransformer2DModel
-    from transformers import Qwen3Config, Qwen3Model
+    from transformers import Qwen3Config, Qwen3ForCausalLM
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(TINY_SEED)
-        transformer = ZImageTransformer2DModel(
-            all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=32, n_layers=2, n_refiner_layers=1,
-            n_heads=2, n_kv_heads=2, qk_norm=True, cap_feat_dim=32, rope_theta=256.0, t_scale=1000.0,
-            axes_dims=[4, 6, 6], axes_lens=[1536, 512, 512],
-        )
+        transformer = ZImageTransformer2DModel(**CONFIGS["transformer"])
         # These two start as uninitialised memory; left so, the saved model would not be deterministic.
         with torch.no_grad():
             transformer.x_pad_token.normal_(std=0.02)
             transformer.cap_pad_token.normal_(std=0.02)
         tokenizer = build_tokenizer()
-        text_encoder = Qwen3Model(Qwen3Config(
-            vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-            num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=1024,
+        # A causal LM with tied embeddings, like the real Qwen3-4B folder: the pipeline reads its hidden states and
+        # the enhancer and safety filter call generate() on it.
+        text_encoder = Qwen3ForCausalLM(Qwen3Config(
+            **CONFIGS["text_encoder"], eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
+            pad_token_id=tokenizer.pad_token_id,
         ))
-        vae = AutoencoderKL(
-            in_channels=3, out_channels=3, latent_channels=16,
-            down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
-            block_out_channels=[8, 16, 16, 16], layers_per_block=1, norm_num_groups=8,
-            scaling_factor=0.3611, shift_factor=0.1159, use_quant_conv=False, use_post_quant_conv=False,
-        )
+        vae = AutoencoderKL(**CONFIGS["vae"])
     scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0, use_dynamic_shifting=False)
     return ZImagePipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
                           transformer=transformer)

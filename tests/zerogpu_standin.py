@@ -1,0 +1,85 @@
+"""The app's own ZeroGPU path under spaces' real fork-and-worker code, run by tests/test_zerogpu.py.
+
+It builds what app.py builds on a ZeroGPU Space: the real `Engine` on the tiny model and `ui.gpu.ZeroGPURunner`
+around it, loads in the main process, then sends requests through the runner. Failures are injected inside the
+worker by a forward hook that reads a mode file (the hook is inherited by the fork). Prints one JSON object with
+what happened. Needs SPACES_ZERO_GPU=true and SPACES_ZERO_DEVICE_API_URL set (see devtools/zerogpu_fake.py).
+"""
+
+import spaces  # noqa: I001 - must come before anything that initialises CUDA
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from ui.gpu import ZeroGPURunner  # noqa: E402
+from zimage.cancel import CancelToken  # noqa: E402
+from zimage.config import Settings  # noqa: E402
+from zimage.engine import Engine  # noqa: E402
+from zimage.errors import ZImageError  # noqa: E402
+from zimage.request import GenerationRequest  # noqa: E402
+
+MODE = Path(os.environ.get("STANDIN_MODE_FILE", "/tmp/zerogpu-standin-mode"))
+main_calls = [0]
+
+
+def inject(*_args) -> None:
+    """Runs on every transformer pass: counts passes in this process, raises what the mode file asks for."""
+    mode = MODE.read_text().strip() if MODE.exists() else ""
+    if mode == "oom":
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+    if mode == "raw":
+        raise ValueError("a message that must not reach the user")
+    if mode == "slow":
+        time.sleep(0.5)  # 50 steps take 25 s unless Stop arrives
+
+
+def attempt(runner: ZeroGPURunner, steps: int, cancel: CancelToken | None = None) -> dict:
+    started = time.perf_counter()
+    request = GenerationRequest("a cat", width=256, height=256, steps=steps, seed=3)
+    try:
+        images = runner.generate(request, None, cancel)
+        return {"ok": True, "size": list(images[0].image.size), "device": images[0].model.device,
+                "seconds": round(time.perf_counter() - started, 2)}
+    except ZImageError as error:
+        return {"ok": False, "type": type(error).__name__, "code": error.code, "message": error.message,
+                "seconds": round(time.perf_counter() - started, 2)}
+
+
+def main() -> None:
+    MODE.unlink(missing_ok=True)
+    engine = Engine(Settings(model="tiny", attention="native", warmup="auto",
+                             cache_dir=Path(os.environ["ZIMAGE_CACHE_DIR"])))
+    runner = ZeroGPURunner(engine)
+    runner.start()  # the app loads before serving, so workers fork with the weights
+    pid = os.getpid()
+    engine.loaded.pipe.transformer.register_forward_pre_hook(
+        lambda *_: main_calls.__setitem__(0, main_calls[0] + (os.getpid() == pid)))
+    engine.loaded.pipe.transformer.register_forward_pre_hook(inject)
+    spaces.zero.startup()  # what gr.Blocks.launch runs on a Space: pack the weights, report start-up
+    result = {"status": runner.status().state, "speed": runner.status().info.speed,
+              "main_calls_after_load": main_calls[0], "cuda_emulated": torch.cuda.is_available()}
+    result["first"] = attempt(runner, 2)
+    result["second"] = attempt(runner, 2)
+    for mode in ("oom", "raw"):
+        MODE.write_text(mode)
+        result[mode] = attempt(runner, 2)
+    MODE.write_text("slow")
+    cancel = CancelToken()
+    threading.Timer(float(os.environ.get("STANDIN_CANCEL_AFTER_S", "3")), cancel.set).start()
+    result["cancelled"] = attempt(runner, 50, cancel)
+    cancel.discard()
+    MODE.unlink()
+    result["after_cancel"] = attempt(runner, 2)
+    result["main_calls_end"] = main_calls[0]
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

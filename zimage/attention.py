@@ -1,0 +1,128 @@
+"""The transformer's attention kernel: named backends, "auto", and a mask-aware fallback for flash kernels.
+
+Flash kernels (FlashAttention 2/3, their hub builds, sage) raise on an attention mask. Z-Image builds a mask only
+when the sequences of a batch differ in length (prompts of different token counts in one batch); the app's
+batches repeat one prompt, so the fast kernel serves them, and a masked call takes PyTorch SDPA instead of
+failing. The choice between the two is a static `mask is None` branch, so torch.compile guards on it cleanly.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+import torch
+
+from .errors import unknown_choice
+
+log = logging.getLogger(__name__)
+
+NATIVE_BACKEND = "native"
+AUTO = "auto"
+# Backends that run without CUDA; diffusers checks their packages itself. Every other backend is a CUDA kernel.
+_PORTABLE_BACKENDS = frozenset({"native", "_native_math", "flex", "_native_npu", "_native_xla"})
+# Backends that accept an attention mask; every other one is wrapped so masked calls take NATIVE_BACKEND.
+_MASK_BACKENDS = frozenset({"native", "_native_math", "_native_efficient", "_native_npu", "_native_xla", "flex",
+                            "xformers"})
+
+
+def attention_backend_names() -> list[str]:
+    """All names diffusers accepts, plus "auto"."""
+    from diffusers.models.attention_dispatch import AttentionBackendName
+
+    return [AUTO] + sorted(member.value for member in AttentionBackendName)
+
+
+def auto_candidates() -> list[str]:
+    """Kernels worth trying on this GPU, fastest first.
+
+    FA3 is built for Hopper (sm90) only: a source build, then the hub kernel through the `kernels` package.
+    FlashAttention 2 needs Ampere or later. cuDNN attention is in PyTorch itself and fast on Hopper.
+    """
+    if not torch.cuda.is_available():
+        return []
+    major, _ = torch.cuda.get_device_capability()
+    hopper = ["_flash_3", "_flash_3_hub"] if major == 9 else []
+    ampere = ["flash"] if major >= 8 else []
+    cudnn = ["_native_cudnn"] if major >= 8 else []
+    return hopper + ampere + cudnn
+
+
+def set_attention_backend(transformer: Any, name: str) -> str:
+    """Switch the transformer's attention kernel and return the backend actually in use.
+
+    "auto" tries `auto_candidates()` in order and keeps the first that works, else "native". A named backend
+    whose requirements fail falls back to "native" with a warning. An unknown name raises ValidationError
+    listing the valid ones.
+    """
+    wanted = str(name).strip().lower()
+    valid = attention_backend_names()
+    if wanted not in valid:
+        raise unknown_choice("attention backend", name, valid, code="unknown_attention_backend")
+    candidates = auto_candidates() if wanted == AUTO else [wanted]
+    for candidate in candidates:
+        problem = _try_backend(transformer, candidate)
+        if problem is None:
+            log.info("Attention backend: %s%s.", candidate, " (auto)" if wanted == AUTO else "")
+            return candidate
+        level = logging.INFO if wanted == AUTO else logging.WARNING
+        log.log(level, "Attention backend %r is unavailable (%s); using %r instead.", candidate, problem,
+                NATIVE_BACKEND)
+    _try_backend(transformer, NATIVE_BACKEND)
+    return NATIVE_BACKEND
+
+
+def _try_backend(transformer: Any, name: str) -> str | None:
+    """Set `name`; return None on success, else why it failed. diffusers raises when a package is missing."""
+    if name not in _PORTABLE_BACKENDS and not torch.cuda.is_available():
+        return "it needs a CUDA GPU"
+    unwrap_processors(transformer)
+    try:
+        transformer.set_attention_backend(name)
+    except Exception as exc:  # noqa: BLE001 - missing package, no hub access, old GPU: all mean "not here"
+        text = str(exc).strip()
+        return text.splitlines()[0][:200] if text else type(exc).__name__
+    if name not in _MASK_BACKENDS:
+        wrap_processors(transformer, NATIVE_BACKEND)
+    return None
+
+
+class MaskAwareProcessor:
+    """Runs the fast processor when there is no attention mask and the mask-capable copy when there is one."""
+
+    def __init__(self, fast: Any, masked_backend: str) -> None:
+        from diffusers.models.attention_dispatch import AttentionBackendName
+
+        self.fast = fast
+        self.masked = copy.copy(fast)
+        self.masked._attention_backend = AttentionBackendName(masked_backend)
+
+    # diffusers' Attention passes only the keywords this signature names, so it mirrors Z-Image's processor.
+    def __call__(self, attn: Any, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None,
+                 attention_mask: torch.Tensor | None = None, freqs_cis: torch.Tensor | None = None) -> torch.Tensor:
+        processor = self.fast if attention_mask is None else self.masked
+        return processor(attn, hidden_states, encoder_hidden_states=encoder_hidden_states,
+                         attention_mask=attention_mask, freqs_cis=freqs_cis)
+
+
+def wrap_processors(transformer: Any, masked_backend: str) -> int:
+    """Wrap every attention processor in MaskAwareProcessor; returns how many were wrapped."""
+    count = 0
+    for module in _attention_modules(transformer):
+        if not isinstance(module.processor, MaskAwareProcessor):
+            module.processor = MaskAwareProcessor(module.processor, masked_backend)
+            count += 1
+    return count
+
+
+def unwrap_processors(transformer: Any) -> None:
+    """Undo wrap_processors, so diffusers' set_attention_backend reaches the real processors again."""
+    for module in _attention_modules(transformer):
+        if isinstance(module.processor, MaskAwareProcessor):
+            module.processor = module.processor.fast
+
+
+def _attention_modules(transformer: Any) -> list[Any]:
+    return [module for module in transformer.modules() if hasattr(module, "processor")
+            and hasattr(module, "set_processor")]
