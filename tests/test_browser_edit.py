@@ -13,35 +13,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from devtools.apphost import ROOT, running_app
-from .browser import CHROMIUM, CHROMIUM_ARGS
+from devtools.apphost import ROOT
+from .browser import CHROMIUM
 
 if not CHROMIUM.exists():
     pytest.skip(f"browser tests need Chromium at {CHROMIUM} (Debian: apt-get install chromium)",
                 allow_module_level=True)
-from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
 from zimage.metadata import read_request  # noqa: E402
 
 from . import browser as ui  # noqa: E402
-from .conftest import SHARED_CACHE  # noqa: E402
 
 SIZE = (320, 256)
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    with running_app(tmp_path_factory.mktemp("browser-edit"), ZIMAGE_CACHE_DIR=str(SHARED_CACHE)) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+# One app and one browser per module, as tests/test_browser.py sets them up.
+from .test_browser import app_url, chromium  # noqa: E402,F401 - pytest fixtures
 
 
 def screenshot_path(tmp_path: Path, name: str) -> Path:
