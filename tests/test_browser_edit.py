@@ -97,7 +97,29 @@ def test_paint_a_mask_run_and_download_keeps_the_rest(chromium, app_url, tmp_pat
         saved = tmp_path / "download.png"
         download.value.save_as(saved)
         request = read_request(saved)
+        # An edit's share link brings the settings, not the image, and the page says so.
+        expect(page.locator("#zimage-notice textarea")).to_have_value(re.compile("cannot carry the source image"))
         assert request.strength == 0.6 and len(request.mask_sha256) == 64 and len(request.source_sha256) == 64
         ui.screenshot(page, screenshot_path(tmp_path, shot))
+    finally:
+        page.context.close()
+
+
+def test_dropping_an_edit_png_restores_its_settings_and_asks_for_the_source(chromium, app_url, tmp_path):
+    from PIL import Image
+
+    from zimage.metadata import save_png
+    from zimage.model_info import ModelInfo
+    from zimage.request import GenerationRequest
+
+    request = GenerationRequest("a blue door", width=320, height=256, seed=5, strength=0.45, mask_blur=9,
+                                source_sha256="ab" * 32, mask_sha256="cd" * 32)
+    png = save_png(Image.new("RGB", SIZE), request, ModelInfo("test", "r1"), tmp_path / "edit.png")
+    page = ui.new_page(chromium, app_url)
+    try:
+        page.set_input_files("#zimage-load-png input[type=file]", str(png))
+        expect(page.locator("#zimage-notice textarea")).to_have_value(re.compile("Upload its source image.*abab"))
+        assert ui.text_value(page, "zimage-prompt") == "a blue door"
+        assert ui.number_value(page, "zimage-strength") == 0.45 and ui.number_value(page, "zimage-mask-blur") == 9
     finally:
         page.context.close()

@@ -42,6 +42,8 @@ class Selection:
                    o.text_check: text_check_line(item, lang)}
         try:
             updates[o.share_query] = sharelink.build_query(item.request)
+            if sharelink.needs_source_image(item.request):  # say it plainly: the link brings settings, not the image
+                updates[self.page.header.notice] = notices.show(i18n.text("edit_link_note", lang))
         except ValidationError as error:  # too long for a link; the PNG still carries every setting
             updates[o.share_query] = ""
             updates[self.page.header.notice] = notices.error_notice(error, lang)
