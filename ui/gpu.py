@@ -134,7 +134,18 @@ class ZeroGPURunner:
 
     def start(self) -> None:
         # The weights must be in the main process before workers fork from it, so load now, not in the background.
+        _quiet_progress_bars()
         try:
-            self.engine.load()
+            self.engine.load().pipe.set_progress_bar_config(disable=True)
         except ZImageError as error:
             log.error("Model load failed: %s", error)
+
+
+def _quiet_progress_bars() -> None:
+    """No tqdm bars in the process workers fork from: tqdm keeps a multiprocessing lock that a fork copies
+    (spaces removes it in the worker, but nothing here needs the bars: the page shows its own progress)."""
+    import diffusers.utils.logging
+    import transformers.utils.logging
+
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()
