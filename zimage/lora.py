@@ -194,6 +194,10 @@ class LoraAdapters:
             self.pipe.disable_lora()
 
     def _loaded_names(self) -> list[str]:
+        from diffusers.utils import USE_PEFT_BACKEND
+
+        if not USE_PEFT_BACKEND:  # without peft nothing can have been loaded; plain generation must still work
+            return []
         return list(self.pipe.get_list_adapters().get("transformer", []))
 
     def _load(self, lora: LoraRef) -> str:
