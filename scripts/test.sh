@@ -8,6 +8,9 @@ packages=()
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 [ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || packages+=(fonts-noto-cjk)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || packages+=(fonts-dejavu-core)
+# OpenCV (under the OCR) links against libGL and GLib; on a Space, packages.txt installs them.
+ldconfig -p | grep -q 'libGL.so.1 ' || packages+=(libgl1)
+ldconfig -p | grep -q 'libglib-2.0.so.0 ' || packages+=(libglib2.0-0)
 if [ "${#packages[@]}" -gt 0 ]; then
   sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -q
