@@ -116,12 +116,13 @@ def test_bad_input_is_one_clear_line_and_the_app_keeps_serving(client, args, mes
 def test_schema_is_typed_named_and_described(client):
     endpoint = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/generate"]
     params = {p["parameter_name"]: p for p in endpoint["parameters"]}
-    # LoRAs came later: an optional trailing parameter, so positional callers keep working.
-    assert list(params) == ["prompt", "width", "height", "seed", "count", "steps", "shift", "loras"]
+    # LoRAs and variations came later: optional trailing parameters, so positional callers keep working.
+    assert list(params) == ["prompt", "width", "height", "seed", "count", "steps", "shift", "loras", "variations"]
     assert {name: p["type"]["type"] for name, p in params.items()} == {
         "prompt": "string", "width": "integer", "height": "integer", "seed": "integer", "count": "integer",
-        "steps": "integer", "shift": "number", "loras": "string"}
+        "steps": "integer", "shift": "number", "loras": "string", "variations": "boolean"}
     assert params["loras"]["parameter_has_default"] and params["loras"]["parameter_default"] == ""
+    assert params["variations"]["parameter_has_default"]
     assert all(p["type"]["description"] for p in params.values())
     assert params["steps"]["parameter_default"] == 8 and "tuned for 8" in params["steps"]["type"]["description"]
     assert [r["label"] for r in endpoint["returns"]] == ["images", "info"]

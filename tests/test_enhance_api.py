@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 import pytest
+from PIL import Image
 
 from devtools.apphost import ROOT, running_app
 
@@ -30,6 +32,24 @@ def test_a_bad_idea_gets_one_clear_message_and_the_app_keeps_serving(client):
         client.predict("   ", 0, api_name="/enhance")
     gallery, info = client.predict("a cat", 256, 256, 1, 1, 2, 3.0, api_name="/generate")
     assert info["seeds"] == [1]
+
+
+def test_variations_give_each_image_of_a_batch_its_own_recorded_prompt(client):
+    gallery, info = client.predict(prompt='a fox in snow, sign reads "OPEN"', width=256, height=256, seed=5, count=2,
+                                   steps=2, variations=True, api_name="/generate")
+    assert info["seeds"] == [5, 6] and len(gallery) == 2
+    chunks = [json.loads(Image.open(item["image"]).info["zimage"]) for item in gallery]
+    prompts = [chunk["request"]["prompt"] for chunk in chunks]
+    assert prompts[0] != prompts[1] and all('"OPEN"' in prompt for prompt in prompts)
+    assert [chunk["enhanced"]["idea"] for chunk in chunks] == ['a fox in snow, sign reads "OPEN"'] * 2
+    # Each image's prompt is what the enhancer writes for the idea with that image's own seed.
+    assert prompts == [client.predict('a fox in snow, sign reads "OPEN"', seed, api_name="/enhance") for seed in (5, 6)]
+
+
+def test_variations_must_be_a_boolean(client):
+    with pytest.raises(gradio_client.exceptions.AppError) as caught:
+        client.predict(prompt="a fox", width=256, height=256, steps=2, variations="yes", api_name="/generate")
+    assert str(caught.value) == "variations must be true or false, got 'yes'."
 
 
 def test_the_app_refuses_to_start_with_full_safety_and_no_checker(tmp_path):

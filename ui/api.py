@@ -43,6 +43,9 @@ GENERATE_PARAMS = (
     # New parameters go last, optional, so positional callers keep working.
     Param("loras", "string", f"Optional LoRA styles installed on the server, \"name:weight, ...\" (up to {MAX_LORAS}, "
           f"weights {MIN_LORA_WEIGHT:g} to {MAX_LORA_WEIGHT:g}); empty for none.", ""),
+    Param("variations", "boolean", "If true, the prompt is a short idea and the enhancer writes a different detailed "
+          "prompt for each image (image i with seed + i), so a batch really varies; each PNG records its own prompt.",
+          False),
 )
 ENHANCE_PARAMS = (
     Param("idea", "string", "A short image idea in Chinese, English or both; quoted text is kept exactly."),

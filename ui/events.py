@@ -64,7 +64,8 @@ def _wire_generation(page: Page, generation: Generation, form: Form, language: L
     run = i.generate.click(generation.pick_seed, [i.seed, i.random_seed], [i.seed, page.header.notice],
                            api_visibility="private")
     # The button's event is private (it keeps history in State); its name leaves "generate" to the public API.
-    run = run.then(generation.generate, [*i.request_fields, s.lang, s.enhanced, i.loras], results,
+    run = run.then(generation.generate, [*i.request_fields, s.lang, s.enhanced, i.loras, i.enhance.variations],
+                   results,
                    api_name="generate_in_page", api_visibility="private", **gpu)
     run.success(**proofread).success(**history)
     # A page load applies the browser's language, then a share link in the URL fills the form and runs.

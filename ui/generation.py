@@ -13,9 +13,11 @@ import gradio as gr
 from zimage.errors import CancelledError, ValidationError, ZImageError
 from zimage.images import fit_size
 from zimage.lora import parse_loras
+from zimage.enhanced_run import generate_enhanced
 from zimage.outputs import SavedImage, prune, save, save_previews_first
 from zimage.proofread import check_saved
-from zimage.request import DEFAULT_SEED, DEFAULT_SHIFT, DEFAULT_SIDE, DEFAULT_STEPS, GenerationRequest, random_seed
+from zimage.request import (DEFAULT_SEED, DEFAULT_SHIFT, DEFAULT_SIDE, DEFAULT_STEPS, GenerationRequest, check_bool,
+                            random_seed)
 from zimage.textcheck import best_index, expected_spans
 
 from . import notices
@@ -77,15 +79,18 @@ class Generation:
 
     def generate(self, prompt: str, width: float, height: float, seed: float, count: float, steps: float,
                  shift: float, lang: str = "en", enhanced: dict | None = None, loras: str = "",
-                 request: gr.Request = None, progress: gr.Progress = gr.Progress()) -> tuple:
+                 variations: bool = False, request: gr.Request = None,
+                 progress: gr.Progress = gr.Progress()) -> tuple:
         """The Generate button (and share links): the gallery, the info and the entries kept for history.
 
-        `enhanced` is the enhancer's last result in this tab; it is recorded when the prompt is its text.
+        `enhanced` is the enhancer's last result in this tab; it is recorded when the prompt is its text. With
+        `variations` the prompt is an idea and each image of the batch gets its own enhanced prompt.
         The images go out as soon as their previews exist; `proofread` follows as its own event.
         """
         params = dict(prompt=prompt, width=width, height=height, seed=seed, count=count, steps=steps, shift=shift,
                       loras=loras)
-        return page_answer(self.make(params, lang, request, progress, enhanced, preview=True))
+        return page_answer(self.make(params, lang, request, progress, enhanced, preview=True,
+                                     variations=bool(variations)))
 
     def proofread(self, entries: list[dict]) -> tuple:
         """After the images are shown: each one's text verdict, best-reading image first, when the prompt quotes
@@ -100,17 +105,19 @@ class Generation:
 
         def generate(prompt: str, width: int = DEFAULT_SIDE, height: int = DEFAULT_SIDE, seed: int = DEFAULT_SEED,
                      count: int = 1, steps: int = DEFAULT_STEPS, shift: float = DEFAULT_SHIFT, loras: str = "",
-                     request: gr.Request = None, progress: gr.Progress = gr.Progress()) -> tuple:
+                     variations: bool = False, request: gr.Request = None,
+                     progress: gr.Progress = gr.Progress()) -> tuple:
             params = dict(prompt=prompt, width=width, height=height, seed=seed, count=count, steps=steps, shift=shift,
                           loras=loras)
-            saved = proofread_quietly(self.make(params, request_language(request), request, progress))
+            saved = proofread_quietly(self.make(params, request_language(request), request, progress,
+                                                variations=variations))
             return list(zip((item.path for item in saved), captions(saved))), run_info(saved)
 
         return generate
 
     def make(self, params: dict[str, Any], lang: str, request: gr.Request | None, progress: Any,
              enhanced: dict | None = None, preview: bool = False,
-             images: Callable[[], tuple] | None = None) -> list[SavedImage]:
+             images: Callable[[], tuple] | None = None, variations: bool = False) -> list[SavedImage]:
         """Validate, rate-limit, run and save; every failure becomes one translated gr.Error.
 
         `images`, for an edit, returns the (source, mask) to edit; it runs inside the same error handling, so a bad
@@ -118,10 +125,12 @@ class Generation:
         """
         try:
             edit = images() if images is not None else None
+            variations = check_bool("variations", variations)
             params = {**params, "loras": parse_loras(params.get("loras"))}
             if edit is not None and not (params.get("width") and params.get("height")):
                 params.update(zip(("width", "height"), fit_size(*edit[0].size)))  # the size follows the image
-            return self._run(GenerationRequest.from_params(params), request, progress, enhanced, preview, edit)
+            return self._run(GenerationRequest.from_params(params), request, progress, enhanced, preview, edit,
+                             variations)
         except ZImageError as error:
             raise notices.user_error(error, lang) from None
         except gr.Error:
@@ -132,7 +141,8 @@ class Generation:
                                      lang) from None
 
     def _run(self, req: GenerationRequest, http: gr.Request | None, progress: Any,
-             enhanced: dict | None = None, preview: bool = False, edit: tuple | None = None) -> list[SavedImage]:
+             enhanced: dict | None = None, preview: bool = False, edit: tuple | None = None,
+             variations: bool = False) -> list[SavedImage]:
         services, session = self.services, session_id(http)
         services.limiter.check(client_id(http))
         cancel = services.cancels.begin(session)
@@ -143,6 +153,8 @@ class Generation:
                     raise ValidationError("Editing is not available on this server's replicas yet.",
                                           code="edit_unavailable")
                 results = services.runner.edit(req, *edit, StepProgress(progress), cancel)
+            elif variations:  # the prompt is an idea: one enhanced prompt per image, each recorded in its PNG
+                results = generate_enhanced(services.runner, req, True, StepProgress(progress), cancel)
             else:
                 results = services.runner.generate(req, StepProgress(progress), cancel)
             if enhanced and enhanced.get("enhanced_prompt") == req.prompt:

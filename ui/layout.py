@@ -28,12 +28,14 @@ class Header:
 
 @dataclass(frozen=True)
 class EnhanceControls:
-    """The prompt enhancer: a button, an editable box it streams into, accept and revert."""
+    """The prompt enhancer: a button, an editable box it streams into, accept and revert, and the option to write
+    one prompt per image of a batch."""
 
     button: Any
     box: Any
     accept: Any
     revert: Any
+    variations: Any
 
 
 @dataclass(frozen=True)
@@ -234,7 +236,9 @@ def _enhance_controls(tr: Translator) -> EnhanceControls:
     with gr.Row():
         accept = tr(gr.Button, value=T("enhance_accept"), size="sm", elem_id="zimage-enhance-accept")
         revert = tr(gr.Button, value=T("enhance_revert"), size="sm", elem_id="zimage-enhance-revert")
-    return EnhanceControls(button, box, accept, revert)
+    variations = tr(gr.Checkbox, False, label=T("enhance_variations"), info=T("enhance_variations_info"),
+                    elem_id="zimage-variations")
+    return EnhanceControls(button, box, accept, revert, variations)
 
 
 def _outputs(tr: Translator) -> Outputs:

@@ -288,6 +288,16 @@ def check_float(name: str, value: Any, low: float, high: float) -> float:
     return round(number, 4)
 
 
+def check_bool(name: str, value: Any) -> bool:
+    """A yes/no option from the API: true or false (JSON booleans), nothing that merely looks truthy."""
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    raise ValidationError(f"{name} must be true or false, got {_shown(value)}.", code="not_bool", field=name,
+                          value=_shown(value))
+
+
 def check_side(name: str, value: Any) -> int:
     side = check_int(name, value, MIN_SIDE, MAX_SIDE)
     if side % SIDE_MULTIPLE:
