@@ -119,7 +119,8 @@ def client_rejected(client: Any) -> None:
 
 def http_call(url: str) -> list[Any]:
     """POST /call/generate, then read its event stream: no client library at all."""
-    body = json.dumps({"data": [PROMPT, SIZE, SIZE, SEED, 1, STEPS, SHIFT]}).encode()
+    # A plain REST call sends every parameter: Gradio counts them before any app code runs (loras, variations).
+    body = json.dumps({"data": [PROMPT, SIZE, SIZE, SEED, 1, STEPS, SHIFT, "", False]}).encode()
     post = urllib.request.Request(f"{url}gradio_api/call/generate", data=body,
                                   headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(post) as response:

@@ -43,7 +43,13 @@ def resolve(settings: Settings) -> ModelSource:
         raise ModelLoadError(f"Model {name!r} is neither a local folder nor a hub id like {HUB_MODEL_ID}.",
                              code="model_name", name=name)
     cached = _cached_snapshot(name)
-    return ModelSource(cached or name, name, Path(cached).name if cached else "main")
+    if cached:
+        return ModelSource(cached, name, Path(cached).name)
+    # Fail in seconds, not after the download's retries, when the weights can come from nowhere.
+    if not hub_reachable(settings.hub_timeout):
+        raise ModelLoadError(f"{name} is not in the local cache and the hub cannot be reached.",
+                             code="model_unreachable", name=name)
+    return ModelSource(name, name, "main")
 
 
 def _tiny(settings: Settings, reason: str) -> ModelSource:
