@@ -56,18 +56,13 @@ def _wire_generation(page: Page, generation: Generation, form: Form, language: L
     i, o, s = page.inputs, page.outputs, page.session
     gpu = dict(concurrency_id="gpu", concurrency_limit=concurrency)
     results = [o.results, o.info, s.last_run]
-    history = dict(fn=generation.add_history, inputs=[s.last_run, s.history], outputs=[s.history, o.history],
-                   api_visibility="private")
-    # Text checks run on the CPU beside the GPU queue, and quietly: the images are already on screen.
-    proofread = dict(fn=generation.proofread, inputs=[s.last_run], outputs=results, api_visibility="private",
-                     concurrency_id="proofread", concurrency_limit=concurrency, show_progress="hidden")
     run = i.generate.click(generation.pick_seed, [i.seed, i.random_seed], [i.seed, page.header.notice],
                            api_visibility="private")
     # The button's event is private (it keeps history in State); its name leaves "generate" to the public API.
     run = run.then(generation.generate, [*i.request_fields, s.lang, s.enhanced, i.loras, i.enhance.variations],
                    results,
                    api_name="generate_in_page", api_visibility="private", **gpu)
-    run.success(**proofread).success(**history)
+    _after_run(run, page, generation, concurrency)
     # A page load applies the browser's language, then a share link in the URL fills the form and runs.
     load_outputs = unique([*language.outputs, *form.fill_outputs, page.header.notice, s.autorun])
 
@@ -80,9 +75,18 @@ def _wire_generation(page: Page, generation: Generation, form: Form, language: L
     linked = linked.then(generation.autorun_generate, [s.autorun, *i.request_fields, s.lang, s.enhanced, i.loras],
                          results,
                          api_visibility="private", **gpu)
-    linked.success(**proofread).success(**history)
+    _after_run(linked, page, generation, concurrency)
     api.register("generate", generation.api(), api.GENERATE_PARAMS, api.outputs(), api.GENERATE_SUMMARY, **gpu)
     return [run, linked, enhanced]
+
+
+def _after_run(run: Any, page: Page, generation: Generation, concurrency: int) -> None:
+    """What follows every run on the page (Generate, a share link, an edit): the text check, then the history.
+    The check runs on the CPU beside the GPU queue, and quietly: the images are already on screen."""
+    o, s = page.outputs, page.session
+    run = run.success(generation.proofread, [s.last_run], [o.results, o.info, s.last_run], api_visibility="private",
+                      concurrency_id="proofread", concurrency_limit=concurrency, show_progress="hidden")
+    run.success(generation.add_history, [s.last_run, s.history], [s.history, o.history], api_visibility="private")
 
 
 def _wire_editing(page: Page, editing: Editing, generation: Generation, concurrency: int) -> list:
@@ -94,8 +98,7 @@ def _wire_editing(page: Page, editing: Editing, generation: Generation, concurre
                       api_visibility="private")
     run = run.then(editing.edit_in_page, [e.editor, e.mask_upload, e.keep_size, *fields, s.lang], results,
                    api_visibility="private", **gpu)
-    run.success(fn=generation.add_history, inputs=[s.last_run, s.history], outputs=[s.history, o.history],
-                api_visibility="private")
+    _after_run(run, page, generation, concurrency)
     # The public /edit endpoint (and MCP tool "edit") takes files: hidden File inputs keep their bytes exactly.
     api_run = e.api_trigger.click(editing.edit, [e.api_image, e.api_mask, *fields], api.outputs(), api_name="edit",
                                   api_description=EDIT_DOC, **gpu)
