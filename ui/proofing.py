@@ -14,7 +14,7 @@ from . import api, notices
 
 log = logging.getLogger("zimage.app")
 
-CHECK_DOC = ("Proof-read an image with OCR (PP-OCRv4, Chinese and English): is the expected text in it? "
+CHECK_DOC = ("Proof-read an image with OCR (PP-OCRv6: Chinese, English, Japanese kana): is the expected text in it? "
              "Comparison ignores spacing, case, full/half-width forms, punctuation and the look-alikes O/0 and I/l/1, "
              "and is strict on every other character. Returns found and missing texts, what was read instead, texts "
              "in scripts the OCR cannot read (not judged), all text read, and the OCR version.")

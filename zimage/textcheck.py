@@ -18,8 +18,8 @@ Everything else is strict: one wrong, missing or extra letter or character fails
 traditional characters differ. A span is **found** when its key occurs in the key of all the text read, lines
 joined in reading order (top to bottom, left to right), so a title the model wrapped onto two lines still counts.
 
-A span whose key has a character the OCR's own character set lacks (Japanese kana, Korean, Arabic, most
-accented Latin letters with PP-OCRv4, or nothing but symbols) is **unsupported**: reported as not checked,
+A span whose key has a character the OCR's own character set lacks (Korean, Arabic, Cyrillic, Thai with
+PP-OCRv6; kana and accented Latin letters it reads; or nothing but symbols) is **unsupported**: reported as not checked,
 never as missing. For a missing span the verdict gives the closest run of text that was read (fewest edits),
 so `HAPPY NEW YEAR` missing shows what was there instead, e.g. `HAPY NEW YEAR`; when that takes edits to half
 the span's characters or more, nothing alike was read and none is shown.
