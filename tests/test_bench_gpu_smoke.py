@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "bench" / "configs"
-VARIANTS = {"eager-native", "eager-best-attn", "offload", "compile-native-attn", "compile", "cudagraphs", "fp8-compile"}
+VARIANTS = {"eager-native", "eager-best-attn", "stream", "offload", "compile-native-attn", "compile", "cudagraphs", "fp8-compile"}
 
 
 def test_smoke_run_writes_rows_with_positive_timings(tmp_path):
@@ -29,9 +29,10 @@ def test_smoke_run_writes_rows_with_positive_timings(tmp_path):
         for key in ("encode_s", "denoise_s", "decode_s", "total_s", "per_image_s"):
             assert row[key] > 0, (key, row)
         assert row["transformer_calls"] == 2  # one per step in diffusers 0.42
-    offload = [row for row in rows if row["variant"] == "offload"]
-    assert all(row["status"] == "skipped" and "needs a GPU" in row["note"] for row in offload)
-    assert {t["id"] for t in report["targets"]} == {"compile_e2e", "fp8_e2e", "offload_vram", "offload_time"}
+    streamed = [row for row in rows if row["variant"] == "stream"]
+    assert streamed and all(row["status"] == "skipped" and "needs a GPU" in row["note"] for row in streamed)
+    assert all(row["status"] == "skipped" for row in rows if row["variant"] == "offload")
+    assert {t["id"] for t in report["targets"]} == {"compile_e2e", "fp8_e2e", "stream_vram", "stream_time"}
     assert report["finished"] is True
     assert report["llm"]["status"] == "ok" and report["llm"]["new_tokens"] == 200
     assert "| eager-native | 1 |" in (out / "results.md").read_text()
@@ -96,17 +97,17 @@ def test_targets_pass_and_fail_from_the_best_batch_one_row():
         {"variant": "compile", "batch": 1, "status": "ok", "total_s": 0.70, "peak_vram_gib": 22.0},
         {"variant": "cudagraphs", "batch": 1, "status": "ok", "total_s": 0.58, "peak_vram_gib": 22.0},
         {"variant": "cudagraphs", "batch": 4, "status": "ok", "total_s": 0.10, "peak_vram_gib": 30.0},
-        {"variant": "offload", "batch": 1, "status": "ok", "total_s": 2.0, "reserved_vram_gib": 16.5},
+        {"variant": "stream", "batch": 1, "status": "ok", "total_s": 2.0, "reserved_vram_gib": 16.5},
         {"variant": "eager-native", "batch": 1, "status": "ok", "total_s": 1.5},
         {"variant": "fp8-compile", "batch": 1, "status": "failed", "note": "boom"},
     ]
     targets = {t["id"]: t for t in bench.evaluate_targets(rows, _gpu_settings(bench), "NVIDIA H100 80GB HBM3")}
     assert (targets["compile_e2e"]["status"], targets["compile_e2e"]["variant"]) == ("pass", "cudagraphs")
-    assert targets["offload_vram"]["status"] == "fail"  # reserved, not allocated, decides a 16 GB claim
-    assert (targets["offload_time"]["status"], targets["offload_time"]["value"]) == ("pass", 1.333)
+    assert targets["stream_vram"]["status"] == "fail"  # reserved, not allocated, decides a 16 GB claim
+    assert (targets["stream_time"]["status"], targets["stream_time"]["value"]) == ("pass", 1.333)
     assert targets["fp8_e2e"]["status"] == "not measured"
     bench.mark_rows(rows, list(targets.values()))
-    assert rows[3]["target"] == "offload_vram: fail, offload_time: pass"
+    assert rows[3]["target"] == "stream_vram: fail, stream_time: pass"
 
 
 def test_budget_guard_keeps_room_for_required_variants():
@@ -114,7 +115,7 @@ def test_budget_guard_keeps_room_for_required_variants():
 
     bench = _load_bench()
     names = [v.name for v in bench.VARIANTS]
-    optional, required = names.index("eager-best-attn"), names.index("offload")
+    optional, required = names.index("eager-best-attn"), names.index("stream")
     settings = _gpu_settings(bench, budget_s=200.0)
     now = time.perf_counter()
     assert bench.budget_problem(settings, required, now) is None

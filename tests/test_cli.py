@@ -45,7 +45,7 @@ def test_generate_writes_pngs_named_by_seed_whose_metadata_parses_back(tmp_path)
     (["--steps", "2.5"], "Error: steps must be a whole number, got 2.5."),
     (["--shift", "x"], "Error: shift must be a number, got 'x'."),
     (["--device", "tpu"], "Error: Unknown device 'tpu'. Choose one of: auto, cuda, mps, cpu."),
-    (["--memory", "lots"], "Error: Unknown memory 'lots'. Choose one of: auto, full, offload, sequential."),
+    (["--memory", "lots"], "Error: Unknown memory 'lots'. Choose one of: auto, full, stream, offload, sequential."),
     (["--no-such-flag"], "Error: Unrecognized arguments: --no-such-flag."),
 ])
 def test_bad_input_is_one_line_and_exit_1(args, message, tmp_path):

@@ -84,12 +84,12 @@ def test_unknown_backend_lists_valid_names(pipe):
 
 
 def test_unknown_memory_mode_raises_with_valid_modes(pipe):
-    with pytest.raises(ValidationError, match="Choose one of: auto, full, offload, sequential") as info:
+    with pytest.raises(ValidationError, match="Choose one of: auto, full, stream, offload, sequential") as info:
         memory.apply_memory_mode(pipe, "turbo", "cpu")
     assert info.value.code == "unknown_memory_mode"
 
 
-@pytest.mark.parametrize("mode", ["auto", "full", "offload", "sequential"])
+@pytest.mark.parametrize("mode", ["auto", "full", "stream", "offload", "sequential"])
 def test_memory_modes_on_cpu_are_full(pipe, mode):
     assert memory.apply_memory_mode(pipe, mode, "cpu") == "full"
     assert not pipe.vae.use_tiling  # tiling belongs to the offload modes only
@@ -101,9 +101,9 @@ FP32 = memory.Footprint({name: 2 * size for name, size in BF16.sizes.items()})
 
 
 @pytest.mark.parametrize(("needs", "free_gib", "expected"), [
-    (BF16, 40, "full"), (BF16, 24, "full"), (BF16, 16, "offload"),
+    (BF16, 40, "full"), (BF16, 24, "full"), (BF16, 16, "stream"), (BF16, 13.6, "offload"),
     (BF16, 12, "sequential"),  # a 12 GB card: the transformer alone does not fit with room to run
-    (FP32, 40, "offload"), (FP32, 44.5, "full"), (FP32, 24, "sequential"),
+    (FP32, 40, "stream"), (FP32, 44.5, "full"), (FP32, 24, "sequential"),
 ])
 def test_auto_memory_mode_follows_component_sizes(monkeypatch, needs, free_gib, expected):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)

@@ -9,7 +9,13 @@ from pathlib import Path
 from .errors import ValidationError, unknown_choice
 
 HUB_MODEL_ID = "Tongyi-MAI/Z-Image-Turbo"
-MEMORY_MODES = ("auto", "full", "offload", "sequential")
+# Fastest first. "stream" keeps the transformer and VAE on the GPU and streams the text encoder from pinned CPU
+# memory per request (16 GB cards); "offload" moves whole models (diffusers' model CPU offload); "sequential"
+# moves one layer at a time.
+MEMORY_MODES = ("auto", "full", "stream", "offload", "sequential")
+# Modes in which the transformer stays on the GPU, untouched by offload hooks: fp8 weights work there.
+RESIDENT_TRANSFORMER_MODES = ("full", "stream")
+AUTO_MEMORY = "auto"
 DTYPES = ("auto", "bfloat16", "float32")
 DEVICES = ("auto", "cuda", "mps", "cpu")
 
@@ -167,14 +173,15 @@ def _check_fp8(fp8: bool, memory: str, compiled: bool) -> None:
 
     fp8 with "offload" or "sequential": offload moves torchao's fp8 tensor subclasses inside the request's
     inference_mode, which torch refuses ("Cannot set version_counter for inference tensor"), and sequential
-    offload would quantize placeholder weights. fp8 without compile: eager fp8 is slower than eager bf16.
+    offload would quantize placeholder weights. "stream" is fine: its hooks sit on the text encoder only, and
+    the fp8 transformer stays on the GPU as in "full". fp8 without compile: eager fp8 is slower than eager bf16.
     """
     if not fp8:
         return
-    if memory in ("offload", "sequential"):
+    if memory not in (AUTO_MEMORY, *RESIDENT_TRANSFORMER_MODES):
         raise ValidationError(
             f"fp8 cannot be combined with memory mode {memory}: offloading moves fp8 weights in a way PyTorch "
-            "refuses during generation. Use memory 'full' or 'auto' with fp8, or turn fp8 off.",
+            "refuses during generation. Use memory 'full', 'stream' or 'auto' with fp8, or turn fp8 off.",
             code="fp8_offload", memory=memory)
     if not compiled:
         raise ValidationError("fp8 needs compile: without torch.compile fp8 runs slower than bfloat16. "

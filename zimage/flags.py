@@ -13,7 +13,8 @@ def add_engine_flags(parser: argparse.ArgumentParser, device: bool = True) -> No
     parser.add_argument("--model", help="auto, tiny, a hub id or a local diffusers folder (ZIMAGE_MODEL)")
     if device:
         parser.add_argument("--device", help=f"{', '.join(DEVICES)} (ZIMAGE_DEVICE)")
-    parser.add_argument("--memory", help=f"{', '.join(MEMORY_MODES)}; offload fits 16 GB cards (ZIMAGE_MEMORY)")
+    parser.add_argument("--memory", help=f"{', '.join(MEMORY_MODES)}; stream fits 16 GB cards at near full speed, "
+                        "offload and sequential smaller ones; auto picks by free VRAM (ZIMAGE_MEMORY)")
     parser.add_argument("--attention", help="attention backend: auto, native, flash, _flash_3, ... (ZIMAGE_ATTENTION)")
     parser.add_argument("--compile", action="store_true", default=None,
                         help="regional torch.compile of the repeated blocks (ZIMAGE_COMPILE)")

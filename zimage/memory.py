@@ -1,5 +1,10 @@
 """Where the models live (memory modes), with "auto" thresholds derived from the loaded components' sizes.
 
+The modes, fastest first: "full" (everything on the GPU), "stream" (transformer and VAE on the GPU; the text
+encoder stays in pinned CPU memory and streams through the GPU layer by layer at each prompt, with diffusers' group
+offloading overlapping the copies with compute), "offload" (diffusers' model CPU offload: whole models move at
+each request) and "sequential" (one layer at a time; slowest, smallest).
+
 The thresholds are not fixed numbers: they are the bytes of the weights actually loaded, in their dtype (bf16
 Z-Image: transformer 11.5 GiB, text encoder 7.5 GiB, VAE 0.2 GiB; float32 doubles all of it; fp8 halves the
 transformer's big linears), plus room for activations and the VAE decode.
@@ -25,6 +30,12 @@ GIB = 1024**3
 FULL_HEADROOM_GIB = 3.0
 OFFLOAD_HEADROOM_GIB = 2.0
 MODELS = ("transformer", "text_encoder", "vae")
+# For the status line: what each mode costs, so a slow request is explained where the user looks.
+MODE_NOTES = {
+    "stream": "text encoder streamed from the CPU at each prompt",
+    "offload": "models move to the GPU at each request",
+    "sequential": "layers move to the GPU one at a time",
+}
 
 
 @dataclass(frozen=True)
@@ -32,6 +43,9 @@ class Footprint:
     """Bytes of each model's weights as they will sit on the GPU."""
 
     sizes: dict[str, int]
+    # The largest piece of the text encoder that "stream" puts on the GPU at once: one layer (a Linear, the
+    # embedding table, a norm). For Qwen3-4B that is the 0.72 GiB embedding table (tied to the LM head).
+    streamed_group: int = 0
 
     @property
     def total(self) -> int:
@@ -44,6 +58,12 @@ class Footprint:
     def full_needs(self) -> float:
         """GiB of free VRAM for "full": every model resident, plus headroom."""
         return self.total / GIB + FULL_HEADROOM_GIB
+
+    def stream_needs(self) -> float:
+        """GiB of free VRAM for "stream": transformer and VAE resident, two streamed pieces of the text encoder
+        (the one running and the next one, prefetched while it runs), plus the offload modes' headroom."""
+        resident = self.sizes.get("transformer", 0) + self.sizes.get("vae", 0)
+        return (resident + 2 * self.streamed_group) / GIB + OFFLOAD_HEADROOM_GIB
 
     def offload_needs(self) -> float:
         """GiB of free VRAM for "offload": one model at a time (the largest decides), plus headroom."""
@@ -74,7 +94,19 @@ def footprint(pipe: Any, fp8_filter: Callable[[torch.nn.Module, str], bool] | No
         model = getattr(pipe, name, None)
         if isinstance(model, torch.nn.Module):
             sizes[name] = module_bytes(model, fp8_shrink if name == "transformer" else None)
-    return Footprint(sizes)
+    text_encoder = getattr(pipe, "text_encoder", None)
+    streamed = largest_own_bytes(text_encoder) if isinstance(text_encoder, torch.nn.Module) else 0
+    return Footprint(sizes, streamed)
+
+
+def largest_own_bytes(module: torch.nn.Module) -> int:
+    """The largest parameters-and-buffers of any one submodule (not counting its children): the unit that
+    leaf-level group offloading moves at once."""
+    def own(sub: torch.nn.Module) -> int:
+        tensors = (*sub.parameters(recurse=False), *sub.buffers(recurse=False))
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+    return max((own(sub) for sub in module.modules()), default=0)
 
 
 def choose_memory_mode(device: str | torch.device, needs: Footprint) -> str:
@@ -86,14 +118,12 @@ def choose_memory_mode(device: str | torch.device, needs: Footprint) -> str:
     if target.type != "cuda" or not torch.cuda.is_available():
         return "full"
     free_gib = torch.cuda.mem_get_info(target)[0] / GIB
-    if free_gib >= needs.full_needs():
-        mode = "full"
-    elif free_gib >= needs.offload_needs():
-        mode = "offload"
-    else:
-        mode = "sequential"
-    log.info("%.1f GiB of VRAM free; full needs %.1f, offload %.1f: memory mode %s.", free_gib,
-             needs.full_needs(), needs.offload_needs(), mode)
+    # Fastest first; "offload" still matters where the transformer fits alone but not beside the VAE and the
+    # streamed text encoder layers (a narrow band), and "sequential" where even the transformer does not fit.
+    steps = (("full", needs.full_needs()), ("stream", needs.stream_needs()), ("offload", needs.offload_needs()))
+    mode = next((name for name, gib in steps if free_gib >= gib), "sequential")
+    log.info("%.1f GiB of VRAM free; full needs %.1f, stream %.1f, offload %.1f: memory mode %s.", free_gib,
+             *(gib for _, gib in steps), mode)
     return mode
 
 
@@ -103,7 +133,11 @@ def resolve_memory_mode(mode: str, device: str | torch.device, needs: Footprint)
     if wanted not in MEMORY_MODES:
         raise unknown_choice("memory mode", mode, MEMORY_MODES, code="unknown_memory_mode")
     chosen = choose_memory_mode(device, needs) if wanted == AUTO else wanted
-    if chosen != "full" and torch.device(device).type == "cpu":
+    if chosen != "full" and on_zero_gpu():
+        # The main process only emulates CUDA: no streams, no pinned memory; spaces moves weights to the worker.
+        log.warning("Memory mode %r does not apply on ZeroGPU; the models stay resident ('full').", chosen)
+        chosen = "full"
+    elif chosen != "full" and torch.device(device).type == "cpu":
         log.warning("Memory mode %r needs a GPU; on the CPU the models stay in memory ('full').", chosen)
         chosen = "full"
     return chosen
@@ -115,6 +149,8 @@ def place(pipe: Any, mode: str, device: str | torch.device) -> None:
     target = torch.device(device)
     if mode == "full":
         pipe.to(target)
+    elif mode == "stream":
+        stream_text_encoder(pipe, target)
     elif mode == "offload":
         pipe.enable_model_cpu_offload(device=target)
     else:
@@ -129,3 +165,39 @@ def apply_memory_mode(pipe: Any, mode: str, device: str | torch.device) -> str:
     chosen = resolve_memory_mode(mode, device, footprint(pipe))
     place(pipe, chosen, device)
     return chosen
+
+
+def stream_text_encoder(pipe: Any, device: torch.device) -> None:
+    """The "stream" mode: transformer and VAE on `device`, the text encoder group-offloaded to the CPU.
+
+    diffusers' `enable_group_offload` with `exclude_modules` does exactly this split. Leaf level, not block level:
+    block level groups the decoder layers but puts the rest (the 0.72 GiB embedding table, norms) in one group
+    that is copied synchronously from pageable memory at every call, and that group's offload after the decoder
+    also moves the embedding weight tied to the causal LM's head, which then runs with its weight on the CPU
+    (the enhancer and safety filter call the head). Leaf level gives every Linear and Embedding its own group,
+    the head included, each copied from its own pinned copy on a side stream while the previous layer computes.
+    Pinned up front (`low_cpu_mem_usage=False`): pinning per request would cost what the stream saves. Streams
+    need CUDA; elsewhere (tests on the CPU, MPS) the same hooks copy synchronously.
+    """
+    streams = device.type == "cuda"
+    pipe.text_encoder.to("cpu")  # pinned copies are made from CPU weights; a GPU copy would linger beside them
+    pipe.enable_group_offload(onload_device=device, offload_device=torch.device("cpu"), offload_type="leaf_level",
+                              use_stream=streams, record_stream=streams, low_cpu_mem_usage=False,
+                              exclude_modules=[name for name in MODELS if name != "text_encoder"])
+
+
+def is_streamed(module: torch.nn.Module) -> bool:
+    """Whether `module` carries group offloading hooks (the "stream" mode's text encoder)."""
+    from diffusers.hooks.group_offloading import _is_group_offload_enabled
+
+    return _is_group_offload_enabled(module)
+
+
+def unstream(module: torch.nn.Module) -> None:
+    """Remove group offloading hooks from `module` (benchmarks switch modes on one pipeline); its weights stay on
+    the CPU, in the pinned copies."""
+    from diffusers.hooks import HookRegistry
+
+    registry = HookRegistry.check_if_exists_or_initialize(module)
+    for name in ("group_offloading", "layer_execution_tracker", "lazy_prefetch_group_offloading"):
+        registry.remove_hook(name, recurse=True)

@@ -18,10 +18,11 @@ from typing import Any
 import torch
 
 from .attention import AUTO, NATIVE_BACKEND, attention_backend_names, set_attention_backend  # noqa: F401
-from .config import on_zero_gpu
+from .config import RESIDENT_TRANSFORMER_MODES, on_zero_gpu
 from .errors import ValidationError
 from .request import GUIDANCE_SCALE
-from .memory import GIB, apply_memory_mode, choose_memory_mode, footprint, place, resolve_memory_mode  # noqa: F401
+from .memory import (GIB, MODE_NOTES, apply_memory_mode, choose_memory_mode, footprint, place,  # noqa: F401
+                     resolve_memory_mode)
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ class SpeedReport:
 
     def summary(self) -> str:
         """One line for the model status: what runs, then what was skipped and why."""
-        parts = [f"memory {self.memory_mode}", f"attention {self.attention}"]
+        note = MODE_NOTES.get(self.memory_mode, "")
+        parts = [f"memory {self.memory_mode}" + (f" ({note})" if note else ""), f"attention {self.attention}"]
         parts += ["compiled"] if self.compiled else []
         parts += ["ahead-of-time compiled blocks"] if self.aoti else []
         parts += ["fp8"] if self.fp8 else []
@@ -243,14 +245,17 @@ def apply(pipe: Any, settings: Any, device: str | torch.device) -> SpeedReport:
 
     Order: check, fp8 (on the device, before the rest moves there), memory mode, attention, compile or
     ahead-of-time blocks, warm-up. A compile that fails at warm-up is undone and the warm-up rerun eagerly.
+    fp8 and compile touch only the transformer, which "full" and "stream" keep on the GPU with no hooks on it
+    ("stream" hooks the text encoder alone), so both levers combine with either mode.
     """
     settings.checked()  # refuses fp8 combinations that would fail at the first request
     target = torch.device(device)
     fp8_note = _fp8_blocker(settings)
     memory_mode = resolve_memory_mode(settings.memory, target,
                                       footprint(pipe, fp8_filter if settings.fp8 and not fp8_note else None))
-    if settings.fp8 and not fp8_note and memory_mode != "full":
-        fp8_note = f"fp8 skipped: memory mode {memory_mode!r} is needed here and fp8 works with 'full' only"
+    if settings.fp8 and not fp8_note and memory_mode not in RESIDENT_TRANSFORMER_MODES:
+        fp8_note = (f"fp8 skipped: memory mode {memory_mode!r} is needed here and fp8 works with "
+                    f"{' or '.join(repr(m) for m in RESIDENT_TRANSFORMER_MODES)} only")
     fp8 = False
     if settings.fp8 and not fp8_note:
         pipe.transformer.to(target)  # quantize on the device: fast, and the bf16 copy never sits beside the rest
