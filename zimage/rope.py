@@ -2,10 +2,11 @@
 
 diffusers 0.42's Z-Image builds its RoPE table as complex64 (`RopeEmbedder`, torch.polar) and applies it in
 `ZSingleStreamAttnProcessor` with view_as_complex, a complex multiply and view_as_real. Dynamo traces that
-without a graph break, but inductor cannot generate code for complex tensors: in every block the rotation of
-q and of k runs as separate eager aten calls, which also splits the fusion of the q/k norm, the rotation and the
-attention inputs. Here the table holds the same numbers as (cos, sin) float32 pairs and the rotation is the
-complex product (a+bi)(c+di) = (ac-bd) + (ad+bc)i written out, which inductor fuses with what surrounds it.
+without a graph break, but inductor cannot generate code for complex tensors: in every compiled graph the
+rotation of q and of k runs as eager aten calls (view_as_complex, unsqueeze, mul, view_as_real), which also
+splits the fusion of the q/k norm, the rotation and the attention inputs. Here the table holds the same
+numbers as (cos, sin) float32 pairs and the rotation is the complex product (a+bi)(c+di) = (ac-bd) + (ad+bc)i
+written out, which inductor fuses with what surrounds it.
 
     use_real_rope(transformer)      # -> "" or why not; the app calls it only when the blocks are compiled
     use_complex_rope(transformer)   # undo (speed.uncompile calls it)
