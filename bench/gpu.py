@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python bench/gpu.py` puts bench/ first on the path, not the repository.
 from bench.report import write_report  # noqa: E402 - needs the repository on the path first
 
-from zimage import attention, memory, speed  # noqa: E402
+from zimage import attention, memory, rope, speed  # noqa: E402
 from zimage.config import Settings as SpeedSettings  # noqa: E402
 from zimage.tiny import CONFIGS as TINY_CONFIGS  # noqa: E402
 from zimage.tiny import build_tokenizer  # noqa: E402
@@ -62,6 +62,7 @@ class Variant:
     compile: bool = False
     compile_mode: str | None = None
     fp8: bool = False
+    complex_rope: bool = False  # keep diffusers' complex RoPE in the compiled blocks, to measure zimage.rope
     required: bool = True
     quick: bool = True
     est_s: float = 15.0
@@ -74,6 +75,7 @@ VARIANTS = (
     Variant("stream", memory="stream", est_s=20.0),  # the 16 GB mode: text encoder streamed, the rest resident
     Variant("offload", memory="offload", required=False, quick=False, est_s=30.0),  # model offload, for comparison
     Variant("compile-native-attn", compile=True, required=False, quick=False, est_s=60.0),
+    Variant("compile-complex-rope", attention="auto", compile=True, complex_rope=True, required=False, est_s=60.0),
     Variant("compile", attention="auto", compile=True, est_s=60.0),
     Variant("cudagraphs", attention="auto", compile=True, compile_mode="reduce-overhead", required=False,
             quick=False, est_s=75.0),
@@ -305,7 +307,10 @@ def prepare(pipe: Any, s: Settings, variant: Variant) -> dict[str, Any]:
         raise Skip(report.compile_note or "torch.compile unavailable")
     if variant.fp8 and not report.fp8:
         raise Skip(report.fp8_note or "fp8 unavailable")
-    return {"memory": report.memory_mode, "attention": report.attention}
+    if variant.complex_rope:
+        rope.use_complex_rope(pipe.transformer)  # compilation is lazy: the first call traces the complex form
+    real = report.real_rope and not variant.complex_rope
+    return {"memory": report.memory_mode, "attention": report.attention, "rope": "real" if real else "complex"}
 
 
 def _apply(pipe: Any, settings: Any, device: torch.device, compile_mode: str | None) -> Any:
@@ -481,7 +486,8 @@ def evaluate_targets(rows: list[dict[str, Any]], s: Settings, device_name: str) 
 
 
 COLUMNS = (("variant", "variant"), ("batch", "batch"), ("memory", "memory"), ("attention", "attention"),
-           ("status", "status"), ("encode_s", "encode s"), ("denoise_s", "denoise s"), ("decode_s", "decode s"),
+           ("rope", "RoPE"), ("status", "status"), ("encode_s", "encode s"), ("denoise_s", "denoise s"),
+           ("decode_s", "decode s"),
            ("total_s", "total s"), ("per_image_s", "s/image"), ("peak_vram_gib", "allocated GiB"),
            ("reserved_vram_gib", "reserved GiB"), ("transformer_calls", "DiT calls"),
            ("graphs_compiled_in_runs", "recompiles"), ("warmup_s", "warm-up s"), ("target", "target"),

@@ -11,7 +11,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "bench" / "configs"
-VARIANTS = {"eager-native", "eager-best-attn", "stream", "offload", "compile-native-attn", "compile", "cudagraphs", "fp8-compile"}
+VARIANTS = {"eager-native", "eager-best-attn", "stream", "offload", "compile-native-attn", "compile-complex-rope",
+            "compile", "cudagraphs", "fp8-compile"}
 
 
 def test_smoke_run_writes_rows_with_positive_timings(tmp_path):

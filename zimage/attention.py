@@ -109,7 +109,7 @@ class MaskAwareProcessor:
 def wrap_processors(transformer: Any, masked_backend: str) -> int:
     """Wrap every attention processor in MaskAwareProcessor; returns how many were wrapped."""
     count = 0
-    for module in _attention_modules(transformer):
+    for module in attention_modules(transformer):
         if not isinstance(module.processor, MaskAwareProcessor):
             module.processor = MaskAwareProcessor(module.processor, masked_backend)
             count += 1
@@ -118,11 +118,12 @@ def wrap_processors(transformer: Any, masked_backend: str) -> int:
 
 def unwrap_processors(transformer: Any) -> None:
     """Undo wrap_processors, so diffusers' set_attention_backend reaches the real processors again."""
-    for module in _attention_modules(transformer):
+    for module in attention_modules(transformer):
         if isinstance(module.processor, MaskAwareProcessor):
             module.processor = module.processor.fast
 
 
-def _attention_modules(transformer: Any) -> list[Any]:
+def attention_modules(transformer: Any) -> list[Any]:
+    """The transformer's attention layers: the modules that hold a processor."""
     return [module for module in transformer.modules() if hasattr(module, "processor")
             and hasattr(module, "set_processor")]

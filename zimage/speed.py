@@ -23,6 +23,7 @@ from .errors import ValidationError
 from .request import GUIDANCE_SCALE
 from .memory import (GIB, MODE_NOTES, apply_memory_mode, choose_memory_mode, footprint, place,  # noqa: F401
                      resolve_memory_mode)
+from .rope import use_complex_rope, use_real_rope
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +61,18 @@ class SpeedReport:
     aoti: bool = False
     aoti_note: str = ""
     warmup_seconds: float | None = None
+    real_rope: bool = False
+    rope_note: str = ""
 
     def summary(self) -> str:
         """One line for the model status: what runs, then what was skipped and why."""
         note = MODE_NOTES.get(self.memory_mode, "")
         parts = [f"memory {self.memory_mode}" + (f" ({note})" if note else ""), f"attention {self.attention}"]
         parts += ["compiled"] if self.compiled else []
+        parts += ["real-valued RoPE"] if self.real_rope else []
         parts += ["ahead-of-time compiled blocks"] if self.aoti else []
         parts += ["fp8"] if self.fp8 else []
-        skipped = [note for note in (self.compile_note, self.fp8_note, self.aoti_note) if note]
+        skipped = [note for note in (self.compile_note, self.fp8_note, self.aoti_note, self.rope_note) if note]
         return ", ".join(parts) + ("" if not skipped else " (" + "; ".join(skipped) + ")")
 
 
@@ -111,7 +115,9 @@ def compile_repeated_blocks(transformer: Any, mode: str | None = None, backend: 
 
 
 def uncompile(transformer: Any) -> None:
-    """Undo compile_repeated_blocks: the blocks run eagerly again and dynamo forgets their graphs."""
+    """Undo compile_repeated_blocks and the real-valued RoPE that goes with it: the blocks run eagerly again, as
+    diffusers wrote them, and dynamo forgets their graphs."""
+    use_complex_rope(transformer)
     for module in transformer.modules():
         if getattr(module, "_compiled_call_impl", None) is not None:
             module._compiled_call_impl = None
@@ -243,10 +249,11 @@ def should_warm_up(settings: Any, device: str | torch.device) -> bool:
 def apply(pipe: Any, settings: Any, device: str | torch.device) -> SpeedReport:
     """Place the pipeline and apply the levers `settings` asks for, in an order that works; warm up.
 
-    Order: check, fp8 (on the device, before the rest moves there), memory mode, attention, compile or
-    ahead-of-time blocks, warm-up. A compile that fails at warm-up is undone and the warm-up rerun eagerly.
-    fp8 and compile touch only the transformer, which "full" and "stream" keep on the GPU with no hooks on it
-    ("stream" hooks the text encoder alone), so both levers combine with either mode.
+    Order: check, fp8 (on the device, before the rest moves there), memory mode, attention, compile (with the
+    real-valued RoPE) or ahead-of-time blocks, warm-up. A compile that fails at warm-up is undone, the RoPE
+    too, and the warm-up rerun eagerly. fp8 and compile touch only the transformer, which "full" and "stream"
+    keep on the GPU with no hooks on it ("stream" hooks the text encoder alone), so both levers combine with
+    either mode.
     """
     settings.checked()  # refuses fp8 combinations that would fail at the first request
     target = torch.device(device)
@@ -271,14 +278,31 @@ def apply(pipe: Any, settings: Any, device: str | torch.device) -> SpeedReport:
     elif settings.compile:
         compiled = compile_repeated_blocks(pipe.transformer, getattr(settings, "compile_mode", None))
         compile_note = "" if compiled else f"compile skipped: {compile_unavailable_reason() or 'see the log'}"
+    rope_note = _real_rope_for_compile(pipe.transformer) if compiled else ""
     warmup_seconds = None
     if should_warm_up(settings, target):
         warmup_seconds, compile_note = _warm_up_or_uncompile(pipe, target, compiled, compile_note)
         compiled = compiled and not compile_note
     report = SpeedReport(memory_mode, attention, compiled, compile_note, fp8, fp8_note, aoti, aoti_note,
-                         None if warmup_seconds is None else round(warmup_seconds, 2))
+                         None if warmup_seconds is None else round(warmup_seconds, 2),
+                         real_rope=compiled and not rope_note, rope_note=rope_note if compiled else "")
     log.info("Speed levers: %s", report.summary())
     return report
+
+
+def _real_rope_for_compile(transformer: Any) -> str:
+    """Swap in the real-valued RoPE for the compiled blocks; return "" or a note on why it stays complex.
+
+    Only with compile: inductor cannot generate code for complex tensors, so there the real form turns eager
+    fallback calls into fused code. Eager gains nothing (the complex multiply is one kernel, its real form
+    several), and ZeroGPU's ahead-of-time blocks were exported with the complex table as an input.
+    Compilation is lazy, so swapping after compile_repeated_blocks still puts the real form in the graphs.
+    """
+    problem = use_real_rope(transformer)
+    if problem:
+        log.warning("Real-valued RoPE skipped, the compiled blocks keep the complex one: %s.", problem)
+        return f"complex RoPE kept: {problem}"
+    return ""
 
 
 def _fp8_blocker(settings: Any) -> str:
