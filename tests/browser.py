@@ -22,10 +22,11 @@ TIMEOUT_MS = 60_000
 # (a 256 px run is over in well under a second), so this records every busy -> idle transition as it
 # happens. Idle means hidden, or showing Gradio's error state. The results gallery ends once per run,
 # however it ends; the history gallery ends once per *successful* chain (its update runs on success),
-# and the page-load chain ends with it too, so history >= 1 means the load event and autorun are done.
+# and the page-load chain ends with it too, so history >= 1 means the load event and autorun are done. The
+# enhancer's box ends twice per Enhance click (shown, then filled).
 TRACKER_JS = """
 (() => {
-  const ends = {gallery: 0, history: 0};
+  const ends = {gallery: 0, history: 0, enhanced: 0};
   const busy = {};
   window.__zimage = {ends};
   const isBusy = (el) => !!el && !el.classList.contains('hide') && !el.querySelector('.error');
