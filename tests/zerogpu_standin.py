@@ -4,20 +4,38 @@ It builds what app.py builds on a ZeroGPU Space: the real `Engine` on the tiny m
 around it, loads in the main process, then sends requests through the runner. Failures are injected inside the
 worker by a forward hook that reads a mode file (the hook is inherited by the fork). Prints one JSON object with
 what happened. Needs SPACES_ZERO_GPU=true and SPACES_ZERO_DEVICE_API_URL set (see devtools/zerogpu_fake.py).
+Without CUDA, ZEROGPU_CPU=1 puts spaces' CUDA-only pieces on the CPU (devtools/zerogpu_cpu.py).
 """
 
-import spaces  # noqa: I001 - must come before anything that initialises CUDA
-
-import json
+import faulthandler
 import os
+import signal
 import sys
-import threading
-import time
 from pathlib import Path
 
-import torch
+# A hang must fail with every thread's stack, not in silence: once this many seconds have passed, the main
+# process and each forked worker dump their stacks to stderr and die of the SIGALRM. An alarm, because it is
+# one syscall to re-arm in a child (alarms don't fork); faulthandler.dump_traceback_later would hang a child,
+# since it first waits for the parent's watchdog thread, which the fork did not copy.
+HANG_S = int(os.environ.get("STANDIN_HANG_S", "0"))
+if HANG_S > 0:
+    faulthandler.register(signal.SIGALRM, all_threads=True, chain=True)
+    signal.alarm(HANG_S)
+    os.register_at_fork(after_in_child=lambda: signal.alarm(HANG_S))
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if os.environ.get("ZEROGPU_CPU") == "1":  # no CUDA here: spaces' CUDA-only pieces on the CPU, see the module
+    from devtools.zerogpu_cpu import install
+
+    install()
+import spaces  # noqa: E402,I001 - must come before anything that initialises CUDA
+
+import json  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+import torch  # noqa: E402
+
 from ui.gpu import ZeroGPURunner  # noqa: E402
 from zimage.cancel import CancelToken  # noqa: E402
 from zimage.config import Settings  # noqa: E402
@@ -26,6 +44,7 @@ from zimage.errors import ZImageError  # noqa: E402
 from zimage.request import GenerationRequest  # noqa: E402
 
 MODE = Path(os.environ.get("STANDIN_MODE_FILE", "/tmp/zerogpu-standin-mode"))
+IMAGE = os.environ.get("STANDIN_IMAGE_FILE", "")  # where the first image goes, for comparing with a local run
 main_calls = [0]
 
 
@@ -45,6 +64,8 @@ def attempt(runner: ZeroGPURunner, steps: int, cancel: CancelToken | None = None
     request = GenerationRequest("a cat", width=256, height=256, steps=steps, seed=3)
     try:
         images = runner.generate(request, None, cancel)
+        if IMAGE and not os.path.exists(IMAGE):
+            images[0].image.save(IMAGE)
         return {"ok": True, "size": list(images[0].image.size), "device": images[0].model.device,
                 "seconds": round(time.perf_counter() - started, 2)}
     except ZImageError as error:
