@@ -34,6 +34,7 @@ import json  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
+import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 
 from ui.gpu import ZeroGPURunner  # noqa: E402
@@ -45,11 +46,19 @@ from zimage.request import GenerationRequest  # noqa: E402
 
 MODE = Path(os.environ.get("STANDIN_MODE_FILE", "/tmp/zerogpu-standin-mode"))
 IMAGE = os.environ.get("STANDIN_IMAGE_FILE", "")  # where the first image goes, for comparing with a local run
+MAIN_PID = os.getpid()
 main_calls = [0]
 
 
+def count_main_passes(module: torch.nn.Module, _args: tuple) -> None:
+    """A global hook, set before the model loads, so a warm-up during the load counts too (workers inherit it
+    with the fork; they don't count)."""
+    if type(module).__name__ == "ZImageTransformer2DModel" and os.getpid() == MAIN_PID:
+        main_calls[0] += 1
+
+
 def inject(*_args) -> None:
-    """Runs on every transformer pass: counts passes in this process, raises what the mode file asks for."""
+    """Runs on every transformer pass (in the worker): raises or slows down as the mode file asks."""
     mode = MODE.read_text().strip() if MODE.exists() else ""
     if mode == "oom":
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
@@ -71,17 +80,19 @@ def attempt(runner: ZeroGPURunner, steps: int, cancel: CancelToken | None = None
     except ZImageError as error:
         return {"ok": False, "type": type(error).__name__, "code": error.code, "message": error.message,
                 "seconds": round(time.perf_counter() - started, 2)}
+    except gr.Error as error:  # spaces' own ("ZeroGPU worker error"): what the user would see if ours got lost
+        return {"ok": False, "type": "gr.Error", "code": "", "message": f"{error.title}: {error.message}",
+                "seconds": round(time.perf_counter() - started, 2)}
 
 
 def main() -> None:
     MODE.unlink(missing_ok=True)
+    torch.nn.modules.module.register_module_forward_pre_hook(count_main_passes)
+    # warmup="auto" would warm up on a CUDA device, and the main process sees one (spaces' emulation).
     engine = Engine(Settings(model="tiny", attention="native", warmup="auto",
                              cache_dir=Path(os.environ["ZIMAGE_CACHE_DIR"])))
     runner = ZeroGPURunner(engine)
     runner.start()  # the app loads before serving, so workers fork with the weights
-    pid = os.getpid()
-    engine.loaded.pipe.transformer.register_forward_pre_hook(
-        lambda *_: main_calls.__setitem__(0, main_calls[0] + (os.getpid() == pid)))
     engine.loaded.pipe.transformer.register_forward_pre_hook(inject)
     spaces.zero.startup()  # what gr.Blocks.launch runs on a Space: pack the weights, report start-up
     result = {"status": runner.status().state, "speed": runner.status().info.speed,
