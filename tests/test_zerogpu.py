@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -66,23 +67,29 @@ def test_apply_on_zero_gpu_skips_warm_up_and_reports_aoti_fallback(monkeypatch):
     assert "running eager" in report.summary()
 
 
+def run_standin(tmp: Path, limit_s: int, **extra_env: str) -> tuple[subprocess.CompletedProcess, list]:
+    """Run tests/zerogpu_standin.py against a fresh fake device API; its output and the API's calls. A run still
+    going after `limit_s` fails the test with what it printed (its stack dumps, past STANDIN_HANG_S)."""
+    with FakeDeviceApi() as api:
+        env = {**os.environ, **api.env(), "HF_HUB_OFFLINE": "1", "ZEROGPU_OFFLOAD_DIR": str(tmp / "tensors"),
+               "STANDIN_MODE_FILE": str(tmp / "mode"), "STANDIN_IMAGE_FILE": str(tmp / "first.png"),
+               "STANDIN_HANG_S": str(HANG_S), "ZEROGPU_CPU": "1" if ON_CPU else "0", "PYTHONUNBUFFERED": "1",
+               "ZIMAGE_CACHE_DIR": os.environ.get("ZIMAGE_CACHE_DIR", str(SHARED_CACHE)), **extra_env}
+        try:
+            done = subprocess.run([sys.executable, str(ROOT / "tests" / "zerogpu_standin.py")], env=env,
+                                  capture_output=True, text=True, timeout=limit_s)
+        except subprocess.TimeoutExpired as timeout:
+            pytest.fail(f"stand-in still running after {limit_s} s\n{_text(timeout.stdout)[-3000:]}"
+                        f"{_text(timeout.stderr)[-6000:]}")
+        return done, list(api.calls)
+
+
 @pytest.fixture(scope="module")
 def standin(tmp_path_factory):
     """Run the app's ZeroGPU runner once against the fake API; return its JSON result, the API's calls and the
     first image."""
     tmp = tmp_path_factory.mktemp("zerogpu")
-    with FakeDeviceApi() as api:
-        env = {**os.environ, **api.env(), "HF_HUB_OFFLINE": "1", "ZEROGPU_OFFLOAD_DIR": str(tmp / "tensors"),
-               "STANDIN_MODE_FILE": str(tmp / "mode"), "STANDIN_IMAGE_FILE": str(tmp / "first.png"),
-               "STANDIN_HANG_S": str(HANG_S), "ZEROGPU_CPU": "1" if ON_CPU else "0", "PYTHONUNBUFFERED": "1",
-               "ZIMAGE_CACHE_DIR": os.environ.get("ZIMAGE_CACHE_DIR", str(SHARED_CACHE))}
-        try:
-            done = subprocess.run([sys.executable, str(ROOT / "tests" / "zerogpu_standin.py")], env=env,
-                                  capture_output=True, text=True, timeout=LIMIT_S)
-        except subprocess.TimeoutExpired as timeout:
-            pytest.fail(f"stand-in still running after {LIMIT_S} s\n{_text(timeout.stdout)[-3000:]}"
-                        f"{_text(timeout.stderr)[-6000:]}")
-        calls = list(api.calls)
+    done, calls = run_standin(tmp, LIMIT_S)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert done.returncode == 0 and lines, done.stdout[-2000:] + done.stderr[-6000:]
     print(lines[-1])  # shown with -s: the figures for docs/benchmarks.md
@@ -153,3 +160,16 @@ def test_worker_draws_with_the_packed_weights(standin):
     assert np.abs(worker - reference).mean() < 1.0
     other = local.generate(GenerationRequest("a cat", width=256, height=256, steps=2, seed=4))[0].image
     assert np.abs(worker - np.asarray(other, dtype=np.int16)).mean() > 5  # the check can tell images apart
+
+
+@pytest.mark.skipif(not ON_CPU, reason="would spend the device script's time; the guard is the same there")
+def test_a_deadlocked_worker_fails_fast_with_every_stack(tmp_path):
+    """The guard behind every test above: a worker that never answers ends the run at STANDIN_HANG_S, and the
+    output shows where both processes stood, instead of a run killed from outside with nothing to read."""
+    done, calls = run_standin(tmp_path, 90, STANDIN_HANG_S="45", STANDIN_FORK_DEADLOCK="1")
+    assert done.returncode == -signal.SIGALRM, done.stderr[-3000:]
+    assert [call.path for call in calls] == ["/startup-report", "/schedule", "/allow"]  # stuck in the first run
+    assert done.stderr.count("Current thread") == 2  # the main process's dump and the worker's
+    # The worker's stack names the pass stuck on the lock; the main process's, spaces waiting for the answer.
+    assert "in <lambda>" in done.stderr and "in _call_impl" in done.stderr
+    assert "in gradio_handler" in done.stderr

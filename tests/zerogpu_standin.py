@@ -11,17 +11,21 @@ import faulthandler
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
-# A hang must fail with every thread's stack, not in silence: once this many seconds have passed, the main
-# process and each forked worker dump their stacks to stderr and die of the SIGALRM. An alarm, because it is
-# one syscall to re-arm in a child (alarms don't fork); faulthandler.dump_traceback_later would hang a child,
-# since it first waits for the parent's watchdog thread, which the fork did not copy.
+# A hang must fail with every thread's stack, not in silence: this many seconds after the start, the main
+# process dumps its stacks to stderr and dies of the SIGALRM, and each forked worker does the same two seconds
+# later (after the main process, so that no worker's death lets it go on), so the pipes close and the test gets
+# every dump. An alarm, because it is one syscall to re-arm in a child (alarms don't
+# fork); faulthandler.dump_traceback_later would hang a child, since it first waits for the parent's watchdog
+# thread, which the fork did not copy.
 HANG_S = int(os.environ.get("STANDIN_HANG_S", "0"))
 if HANG_S > 0:
+    _deadline = time.monotonic() + HANG_S
     faulthandler.register(signal.SIGALRM, all_threads=True, chain=True)
     signal.alarm(HANG_S)
-    os.register_at_fork(after_in_child=lambda: signal.alarm(HANG_S))
+    os.register_at_fork(after_in_child=lambda: signal.alarm(max(1, int(_deadline - time.monotonic()) + 2)))
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 if os.environ.get("ZEROGPU_CPU") == "1":  # no CUDA here: spaces' CUDA-only pieces on the CPU, see the module
@@ -32,7 +36,6 @@ import spaces  # noqa: E402,I001 - must come before anything that initialises CU
 
 import json  # noqa: E402
 import threading  # noqa: E402
-import time  # noqa: E402
 
 import gradio as gr  # noqa: E402
 import torch  # noqa: E402
@@ -94,6 +97,12 @@ def main() -> None:
     runner = ZeroGPURunner(engine)
     runner.start()  # the app loads before serving, so workers fork with the weights
     engine.loaded.pipe.transformer.register_forward_pre_hook(inject)
+    if os.environ.get("STANDIN_FORK_DEADLOCK") == "1":
+        # For the test of the hang guard: the classic fork deadlock, a lock the main process holds when spaces
+        # forks. The worker's copy stays held forever, and its first transformer pass waits on it.
+        held = threading.Lock()
+        held.acquire()
+        engine.loaded.pipe.transformer.register_forward_pre_hook(lambda *_: held.acquire())
     spaces.zero.startup()  # what gr.Blocks.launch runs on a Space: pack the weights, report start-up
     result = {"status": runner.status().state, "speed": runner.status().info.speed,
               "main_calls_after_load": main_calls[0], "cuda_emulated": torch.cuda.is_available()}
