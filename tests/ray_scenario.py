@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 from zimage.cancel import CancelToken
 from zimage.config import Settings
 from zimage.engine import Engine
 from zimage.errors import ZImageError
+from zimage.images import SourceImage
 from zimage.ray_runner import RayRunner
 from zimage.config import ReplicaSettings
 from zimage.request import GenerationRequest
@@ -68,6 +70,22 @@ def burst(runner: RayRunner, requests: list[GenerationRequest], during: Any = No
         if during is not None:
             during(futures)
         return [future.result(timeout=300) for future in futures]
+
+
+def check_edit(runner: RayRunner, local: Engine) -> dict[str, Any]:
+    """A masked edit on a replica against the same edit in this process: same pixels, and outside the mask (and
+    its feather band) the source's own."""
+    source = SourceImage(Image.radial_gradient("L").resize((256, 256)).convert("RGB"), "0" * 64)
+    mask = Image.new("L", (256, 256), 0)
+    ImageDraw.Draw(mask).rectangle((96, 96, 160, 160), fill=255)
+    req = GenerationRequest(prompt=PROMPT, width=256, height=256, seed=5, count=1, steps=4, strength=0.7, mask_blur=4)
+    steps: list[int] = []
+    remote = runner.edit(req, source, mask, lambda step, total: steps.append(step))[0]
+    pixels = [np.asarray(image, np.int16) for image in (remote.image, local.edit(req, source, mask)[0].image)]
+    outside = np.asarray(source.image, np.int16)[:64] - pixels[0][:64]  # rows far above the masked square
+    return {"replica": remote.model.replica, "steps": len(steps), "mask_sha256": remote.request.mask_sha256,
+            "max_pixel_diff_vs_local": int(np.abs(pixels[0] - pixels[1]).max()),
+            "max_diff_outside_mask": int(np.abs(outside).max())}
 
 
 def pid_of(label: str) -> int:
@@ -132,9 +150,11 @@ def scenario(out: Path) -> None:
         report["status"] = runner.status().state
         report["start_s"] = round(time.perf_counter() - started, 1)
         report["concurrent"] = burst(runner, [request(10 + i) for i in range(6)])
-        local = Engine(settings).generate(request(10))[0].image
+        engine = Engine(settings)
+        local = engine.generate(request(10))[0].image
         remote = runner.generate(request(10))[0].image
         report["max_pixel_diff_vs_local"] = int(np.abs(np.asarray(local, np.int16) - np.asarray(remote, np.int16)).max())
+        report["edit"] = check_edit(runner, engine)
         report["busy"] = burst(runner, [request(20 + i) for i in range(12)])
         report["stop"] = check_stop(runner)
         labels = {r["replica"] for r in report["concurrent"] if r["kind"] == "ok"}

@@ -1,5 +1,6 @@
-"""Two Ray Serve replicas of the tiny model: both serve, Stop reaches the replica, a full queue says "busy", and
-killing a replica mid-load loses no request. Runs tests/ray_scenario.py in a loopback-only network namespace."""
+"""Two Ray Serve replicas of the tiny model: both serve, edits too, Stop reaches the replica, a full queue says
+"busy", and killing a replica mid-load loses no request. Runs tests/ray_scenario.py in a loopback-only network
+namespace."""
 
 from __future__ import annotations
 
@@ -39,6 +40,12 @@ def test_concurrent_requests_are_served_by_both_replicas(report):
 
 def test_a_replica_makes_the_same_pixels_as_this_process(report):
     assert report["max_pixel_diff_vs_local"] <= 1
+
+
+def test_an_edit_runs_on_a_replica_like_in_this_process(report):
+    edit = report["edit"]
+    assert edit["replica"] and edit["steps"] >= 1 and len(edit["mask_sha256"]) == 64
+    assert edit["max_pixel_diff_vs_local"] <= 1 and edit["max_diff_outside_mask"] == 0
 
 
 def test_a_full_serve_queue_answers_busy_and_nothing_else(report):

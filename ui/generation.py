@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from zimage.errors import CancelledError, ValidationError, ZImageError
+from zimage.errors import CancelledError, ZImageError
 from zimage.images import fit_size
 from zimage.lora import parse_loras
 from zimage.enhanced_run import generate_enhanced
@@ -149,9 +149,6 @@ class Generation:
         saved: list[SavedImage] = []
         try:
             if edit is not None:
-                if not hasattr(services.runner, "edit"):  # Ray replicas do not run edits yet
-                    raise ValidationError("Editing is not available on this server's replicas yet.",
-                                          code="edit_unavailable")
                 results = services.runner.edit(req, *edit, StepProgress(progress), cancel)
             elif variations:  # the prompt is an idea: one enhanced prompt per image, each recorded in its PNG
                 results = generate_enhanced(services.runner, req, True, StepProgress(progress), cancel)

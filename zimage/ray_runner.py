@@ -1,4 +1,5 @@
-"""A `Runner` that sends each request to a pool of Ray Serve replicas (zimage/replicas.py).
+"""A `Runner` that sends each request (generations, edits, enhancer runs) to a pool of Ray Serve replicas
+(zimage/replicas.py).
 
 Serve does the dispatching, queueing and backpressure; this side turns its outcomes into the app's own errors:
 a full queue is the usual "busy, try again" (`BusyError`), Stop cancels the call on whichever replica runs it,
@@ -13,10 +14,13 @@ import time
 from dataclasses import replace
 from typing import Any, Iterator
 
+from PIL import Image
+
 from .cancel import CancelToken
 from .config import ReplicaSettings, Settings
 from .enhance import Enhanced
 from .errors import BusyError, CancelledError, GenerationError, ModelLoadError, ZImageError
+from .images import SourceImage
 from .model_info import ModelStatus
 from .replicas import APP_NAME, DEPLOYMENT_NAME, Step, ZImageReplica, deployment_options
 from .request import GenerationRequest
@@ -75,13 +79,22 @@ class RayRunner:
     def generate(self, request: GenerationRequest, progress: ProgressFn | None = None,
                  cancel: CancelToken | None = None) -> list[GeneratedImage]:
         """Run on some replica; if that replica dies, once more on another, then give up with a clear error."""
+        return self._images("generate", (request,), progress, cancel)
+
+    def edit(self, request: GenerationRequest, source: SourceImage, mask: Image.Image | None = None,
+             progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> list[GeneratedImage]:
+        """Edit on some replica (the source and mask travel with the call), retried like `generate`."""
+        return self._images("edit", (request, source, mask), progress, cancel)
+
+    def _images(self, method: str, args: tuple, progress: ProgressFn | None,
+                cancel: CancelToken | None) -> list[GeneratedImage]:
         self._wait_ready()
         try:
-            return self._attempt(request, progress, cancel)
+            return self._attempt(method, args, progress, cancel)
         except replica_lost_errors() as error:
             log.warning("Replica lost during a request; retrying once on another: %s", type(error).__name__)
         try:
-            return self._retry(request, progress, cancel)
+            return self._retry(method, args, progress, cancel)
         except replica_lost_errors():
             raise GenerationError("The server running this request stopped, twice. Please try again.",
                                   code="replica_lost") from None
@@ -93,14 +106,14 @@ class RayRunner:
             raise ModelLoadError(f"The model could not be loaded ({self._status.error}).", code="model_load_once",
                                  reason=self._status.error)
 
-    def _retry(self, request: GenerationRequest, progress: ProgressFn | None,
+    def _retry(self, method: str, args: tuple, progress: ProgressFn | None,
                cancel: CancelToken | None) -> list[GeneratedImage]:
         """The second try. With a replica gone the queue is shorter and may be full, but this request was
         already admitted, so it waits for room (up to RETRY_WAIT_S) rather than being told "busy"."""
         deadline = time.monotonic() + RETRY_WAIT_S
         while True:
             try:
-                return self._attempt(request, progress, cancel)
+                return self._attempt(method, args, progress, cancel)
             except BusyError:
                 if time.monotonic() > deadline:
                     raise
@@ -125,9 +138,9 @@ class RayRunner:
         # signal is per thread), so this thread lives as long as the app.
         self._closed.wait()
 
-    def _attempt(self, request: GenerationRequest, progress: ProgressFn | None,
+    def _attempt(self, method: str, args: tuple, progress: ProgressFn | None,
                  cancel: CancelToken | None) -> list[GeneratedImage]:
-        for event in self._stream("generate", (request,), cancel):
+        for event in self._stream(method, args, cancel):
             if not isinstance(event, Step):
                 return event
             if progress is not None:

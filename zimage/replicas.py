@@ -19,11 +19,14 @@ import socket
 from dataclasses import dataclass, replace
 from typing import Any, AsyncIterator, Callable
 
+from PIL import Image
+
 from .cancel import CancelToken
 from .config import ReplicaSettings, Settings
 from .engine import Engine
 from .enhance import Enhanced
 from .errors import ZImageError
+from .images import SourceImage
 from .model_info import ModelInfo, ModelStatus
 from .request import GenerationRequest
 from .runner import GeneratedImage
@@ -107,6 +110,17 @@ class ZImageReplica:
 
         def work(emit: Callable[[Any], None], cancel: CancelToken) -> None:
             images = self.engine.generate(request, lambda step, total: emit(Step(step, total)), cancel)
+            emit(self._labelled_images(images))
+
+        async for event in stream_from_thread(work):
+            yield event
+
+    async def edit(self, request: GenerationRequest, source: SourceImage,
+                   mask: Image.Image | None = None) -> AsyncIterator[Step | list[GeneratedImage] | ZImageError]:
+        """An edit, streamed like `generate` (never batched: each has its own source image)."""
+
+        def work(emit: Callable[[Any], None], cancel: CancelToken) -> None:
+            images = self.engine.edit(request, source, mask, lambda step, total: emit(Step(step, total)), cancel)
             emit(self._labelled_images(images))
 
         async for event in stream_from_thread(work):
