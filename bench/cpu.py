@@ -11,7 +11,7 @@ Sections (all by default):
 
 Every figure is the median of --runs runs; the two sides of each ratio are measured in one loop, interleaved
 (A B A B ...), so drift and other jobs on the machine hit both alike. Both sides run with the thread count the
-app ships with (one thread for the tiny model, see zimage/engine.py). The tiny model's images are noise: the
+app ships with (one thread for the tiny model, see zimage/model_loader.py). The tiny model's images are noise: the
 timings measure the plumbing (process start, Gradio, PNG), not the real model's speed. Results go to cpu.json
 and cpu.md in --out; the markdown table is also printed.
 """

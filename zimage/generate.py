@@ -15,7 +15,7 @@ from .request import GUIDANCE_SCALE, GenerationRequest
 from .runner import GeneratedImage, ProgressFn
 
 if TYPE_CHECKING:
-    from .engine import LoadedModel
+    from .model_loader import LoadedModel
 
 log = logging.getLogger(__name__)
 

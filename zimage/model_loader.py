@@ -1,0 +1,80 @@
+"""Loading the pipeline: weights from wherever `zimage.source` finds them, LoRA slots, speed levers, and the facts."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .config import Settings
+from .devices import pick_device, pick_dtype
+from .enhance import Enhancer
+from .llm import load_pipeline
+from .lora import LoraAdapters, LoraLibrary, library_for
+from .model_info import ModelInfo
+from .modelhash import short_hash
+from .safety import SafetyFilter
+from .source import ModelSource, local_folder, resolve
+
+if TYPE_CHECKING:
+    from .speed import SpeedReport  # imported for real only when a model loads: it imports torch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A ready pipeline, the facts about it, and its LoRA state (switched per request under the run lock)."""
+
+    pipe: Any
+    info: ModelInfo
+    enhancer: Enhancer | None = None
+    safety: SafetyFilter = SafetyFilter("off")
+    adapters: LoraAdapters | None = None
+
+
+def lora_library(settings: Settings) -> LoraLibrary:
+    """The LoRAs these settings offer (ZIMAGE_LORA_DIR and ZIMAGE_LORAS); listing them loads nothing."""
+    return library_for(settings.lora_dir, settings.lora_hub)
+
+
+def load_model(settings: Settings) -> LoadedModel:
+    """Load the pipeline these settings name, with its LoRA slot and speed levers; slow, so call it once."""
+    # Heavy imports happen here, so the UI can serve its page before torch and diffusers are loaded.
+    import torch
+
+    from . import speed
+
+    started = time.perf_counter()
+    source = resolve(settings)
+    device = pick_device(settings.device)
+    dtype = pick_dtype(device, settings.dtype)
+    log.info("Loading %s (%s) on %s in %s", source.model_id, source.location, device, dtype)
+    # The text encoder loads as the causal LM it is stored as, so the enhancer and safety filter can use it.
+    pipe = load_pipeline(source.location, dtype)
+    if source.is_tiny and device == "cpu" and not os.environ.get("OMP_NUM_THREADS"):
+        # Measured (docs/benchmarks.md): on a busy 2-core machine the tiny model's tiny ops run 2-5x slower on two
+        # threads; through the app one thread costs nothing. The real model keeps torch's default.
+        torch.set_num_threads(1)
+    # With compile on, LoRAs are hot-swapped into one slot that must exist before compiling (and before fp8 and
+    # the memory mode, which then treat the slot's layers like the rest), so switching never recompiles.
+    adapters = LoraAdapters(pipe, lora_library(settings), hotswap=settings.compile)
+    adapters.prime()
+    report = speed.apply(pipe, settings, device)
+    info = _model_info(source, device, str(dtype).removeprefix("torch."), report,
+                       load_seconds=round(time.perf_counter() - started, 2),
+                       model_hash=short_hash(local_folder(source), settings.cache_dir))
+    log.info("Model ready in %.1f s: %s", info.load_seconds, info)
+    return LoadedModel(pipe, info, adapters=adapters)
+
+
+def _model_info(source: ModelSource, device: str, dtype: str, report: SpeedReport, load_seconds: float,
+                model_hash: str) -> ModelInfo:
+    return ModelInfo(
+        model_id=source.model_id, revision=source.revision, is_tiny=source.is_tiny,
+        fallback_reason=source.fallback_reason, device=device, dtype=dtype,
+        memory_mode=report.memory_mode, attention=report.attention, compiled=report.compiled, fp8=report.fp8,
+        aoti=report.aoti, speed=report.summary(), load_seconds=load_seconds, model_hash=model_hash,
+    )
