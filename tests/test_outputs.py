@@ -39,3 +39,14 @@ def test_prune_never_deletes_the_files_just_served(tmp_path):
     fresh = make(tmp_path, "fresh.png", 100, now - 10)
     assert prune(tmp_path, max_age_seconds=3600, max_total_bytes=50, now=now, keep=[str(fresh)]) == 1
     assert fresh.exists() and not older.exists()
+
+
+def test_prune_keeps_answers_other_requests_wrote_while_it_ran(tmp_path):
+    # A slow request that started at `started` must not delete a quick one's answer, written meanwhile, before
+    # that caller fetched it (it did, under load: a 403 for the quick caller's download).
+    now, started = 1_000_000.0, 999_990.0
+    older = make(tmp_path, "older.png", 100, now - 20)
+    others = make(tmp_path, "others.png", 100, now - 5)
+    own = make(tmp_path, "own.png", 100, now - 1)
+    assert prune(tmp_path, max_age_seconds=3600, max_total_bytes=50, now=now, keep=[str(own)], since=started) == 1
+    assert own.exists() and others.exists() and not older.exists()

@@ -145,6 +145,7 @@ class Generation:
              variations: bool = False) -> list[SavedImage]:
         services, session = self.services, session_id(http)
         services.limiter.check(client_id(http))
+        started = time.time()
         cancel = services.cancels.begin(session)
         saved: list[SavedImage] = []
         try:
@@ -162,9 +163,10 @@ class Generation:
         finally:
             services.cancels.end(session, cancel)
             app = services.app
-            # The answer's own files are served from the output folder, so they are never pruned.
+            # Answers are served from the output folder: this one's files, and those other requests wrote while
+            # it ran, are never pruned here.
             prune(services.output_dir, app.output_max_age_hours * 3600, int(app.output_max_mb * 2**20),
-                  keep=[path for item in saved for path in (item.path, item.preview) if path])
+                  keep=[path for item in saved for path in (item.path, item.preview) if path], since=started)
         return saved
 
     def autorun_generate(self, autorun: bool, *values: Any, request: gr.Request = None,

@@ -174,11 +174,13 @@ def wait_written(path: str, timeout: float = 120.0) -> None:
 
 
 def prune(folder: Path, max_age_seconds: float, max_total_bytes: int, now: float | None = None,
-          keep: Collection[str | Path] = ()) -> int:
+          keep: Collection[str | Path] = (), since: float | None = None) -> int:
     """Delete outputs (PNGs and previews) older than the age limit, then the oldest until the folder fits.
 
     Files in `keep` (the request just answered) are never deleted: the app serves its images straight from this
-    folder, so deleting them would hand the caller dead links. They still count towards the size limit.
+    folder, so deleting them would hand the caller dead links. Nor are files written at or after `since` (the
+    pruning request's start): they are other requests' answers, made while this one ran, that their callers may
+    not have fetched yet. Both still count towards the size limit.
     """
     if not folder.is_dir():
         return 0
@@ -186,7 +188,7 @@ def prune(folder: Path, max_age_seconds: float, max_total_bytes: int, now: float
     protected = {Path(path).resolve() for path in keep}
     removed, kept, total = 0, [], 0
     for path, stat in _outputs_oldest_first(folder):
-        if path.resolve() in protected:
+        if path.resolve() in protected or (since is not None and stat.st_mtime >= since):
             total += stat.st_size
         elif now - stat.st_mtime > max_age_seconds:
             removed += _unlink(path)
