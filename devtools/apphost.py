@@ -21,7 +21,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 180.0
-MODEL_READY = "Model ready"  # what zimage.engine logs once the weights are loaded
+MODEL_READY = "Model ready"  # what zimage.model_loader logs once the weights are loaded
 MODEL_FAILED = "model load failed"  # app.py's log line when the background load fails (compared lower-case)
 MIB = 2**20
 
