@@ -26,7 +26,6 @@ Figures:
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import random

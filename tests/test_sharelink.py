@@ -1,6 +1,6 @@
 """A share link remakes exactly one image, survives hostile text, and a plain visit is not a link."""
 
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 import pytest
 

@@ -19,7 +19,7 @@ from .form import Form
 from .generation import Generation
 from .language import Language
 from .layout import build_page
-from .proofing import wire_check_api
+from .proofing import wire_check_api, wire_proofread
 from .selection import Selection
 from .services import Services
 from .translate import Translator
@@ -55,6 +55,7 @@ def create_demo(runner: Runner, app_settings: AppSettings, output_dir: Path) -> 
         wire(page, generation, Form(page), Language(page, runner), Selection(page), demo,
              app_settings.concurrency, Enhancement(services), Editing(generation))
         wire_check_api()
+        wire_proofread(page)
     demo.queue(max_size=app_settings.queue_size, default_concurrency_limit=app_settings.concurrency)
     return demo
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Callable, Iterator
 
 import gradio as gr
@@ -14,8 +13,6 @@ from . import notices
 from .api import request_language
 from .services import Services, client_id, session_id
 
-log = logging.getLogger("zimage.app")
-
 
 class Enhancement:
     def __init__(self, services: Services) -> None:
@@ -26,7 +23,7 @@ class Enhancement:
         """Expand a short image idea into a detailed prompt, in the idea's language, keeping quoted text exactly.
         The same idea and seed give the same prompt. Returns the prompt (streamed in the app)."""
         services, session = self.services, session_id(request)
-        try:
+        with notices.user_errors(lang, "the enhancer"):
             services.limiter.check(client_id(request))
             cancel = services.cancels.begin(session)
             try:
@@ -35,14 +32,6 @@ class Enhancement:
                     yield update.prompt, idea, update.metadata() if update.done else None
             finally:
                 services.cancels.end(session, cancel)
-        except ZImageError as error:
-            raise notices.user_error(error, lang) from None
-        except gr.Error:
-            raise
-        except Exception as error:  # noqa: BLE001 - never a stack trace for users
-            log.exception("Unexpected enhancer failure")
-            raise notices.user_error(ZImageError(f"Unexpected error ({type(error).__name__}).", code="error"),
-                                     lang) from None
 
     def api(self) -> Callable[..., str]:
         """The public /enhance endpoint and MCP tool: the finished prompt as text."""

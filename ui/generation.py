@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from zimage.errors import CancelledError, ZImageError
+from zimage.errors import CancelledError
 from zimage.images import fit_size
 from zimage.lora import parse_loras
 from zimage.enhanced_run import generate_enhanced
@@ -123,7 +123,7 @@ class Generation:
         `images`, for an edit, returns the (source, mask) to edit; it runs inside the same error handling, so a bad
         upload is one translated message too. LoRAs come as "name:weight, ..." text.
         """
-        try:
+        with notices.user_errors(lang, "generation"):
             edit = images() if images is not None else None
             variations = check_bool("variations", variations)
             params = {**params, "loras": parse_loras(params.get("loras"))}
@@ -131,14 +131,6 @@ class Generation:
                 params.update(zip(("width", "height"), fit_size(*edit[0].size)))  # the size follows the image
             return self._run(GenerationRequest.from_params(params), request, progress, enhanced, preview, edit,
                              variations)
-        except ZImageError as error:
-            raise notices.user_error(error, lang) from None
-        except gr.Error:
-            raise  # spaces' own messages (GPU quota, aborted task) are already meant for users
-        except Exception as error:  # noqa: BLE001 - never show a stack trace to users
-            log.exception("Unexpected failure")
-            raise notices.user_error(ZImageError(f"Unexpected error ({type(error).__name__}).", code="error"),
-                                     lang) from None
 
     def _run(self, req: GenerationRequest, http: gr.Request | None, progress: Any,
              enhanced: dict | None = None, preview: bool = False, edit: tuple | None = None,

@@ -100,6 +100,17 @@ class Outputs:
 
 
 @dataclass(frozen=True)
+class ProofreadControls:
+    """The "Proof-read images" section: any images (made here or elsewhere) checked against expected text."""
+
+    files: Any
+    expect: Any
+    run: Any
+    results: Any
+    report: Any
+
+
+@dataclass(frozen=True)
 class Session:
     """Per-tab state."""
 
@@ -121,6 +132,7 @@ class Page:
     session: Session
     translator: Translator
     timer: Any
+    proofread: ProofreadControls | None = None
 
 
 def build_page(tr: Translator, lora_names: list[str] | None = None) -> Page:
@@ -138,10 +150,24 @@ def build_page(tr: Translator, lora_names: list[str] | None = None) -> Page:
             inputs = _inputs(tr, lora_names or [])
         with gr.Column(scale=6, min_width=320):
             outputs = _outputs(tr)
+            proofread = _proofread(tr)
     gr.Examples(load_json("examples.json")["examples"], [inputs.prompt, inputs.width, inputs.height],
                 label=T("examples").render("en"))
     tr(gr.Markdown, value=T("footer"))
-    return Page(header, inputs, outputs, session, tr, timer=gr.Timer(2.0))
+    return Page(header, inputs, outputs, session, tr, timer=gr.Timer(2.0), proofread=proofread)
+
+
+def _proofread(tr: Translator) -> ProofreadControls:
+    with tr(gr.Accordion, label=T("proofread_section"), open=False, elem_id="zimage-proofread-section"):
+        files = tr(gr.File, label=T("proofread_files"), file_count="multiple", file_types=["image"],
+                   type="filepath", elem_id="zimage-proofread-files")
+        expect = tr(gr.Textbox, label=T("proofread_expect"), info=T("proofread_expect_info"), lines=2,
+                    max_lines=8, max_length=MAX_PROMPT_CHARS, elem_id="zimage-proofread-expect")
+        run = tr(gr.Button, value=T("proofread_run"), elem_id="zimage-proofread-run")
+        results = tr(gr.Gallery, label=T("proofread_results"), columns=4, height=260, object_fit="contain",
+                     elem_id="zimage-proofread-results", interactive=False)
+        report = gr.Markdown("", elem_id="zimage-proofread-report")
+    return ProofreadControls(files, expect, run, results, report)
 
 
 def _header(tr: Translator) -> Header:

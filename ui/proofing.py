@@ -1,18 +1,20 @@
-"""The /check_text endpoint (an MCP tool too, with --mcp): proof-read any image against expected text."""
+"""Proof-reading any image against expected text: the /check_text endpoint (an MCP tool too, with --mcp) and the
+page's "Proof-read images" section."""
 
 from __future__ import annotations
 
-import logging
+import html
 from typing import Any
 
 import gradio as gr
 
+from zimage import i18n
 from zimage.errors import ZImageError
-from zimage.proofread import check_files
+from zimage.proofread import UploadCheck, check_files, check_uploads, summary
+from zimage.textcheck import LINE_SEPARATOR, mark
 
 from . import api, notices
-
-log = logging.getLogger("zimage.app")
+from .layout import Page
 
 CHECK_DOC = ("Proof-read an image with OCR (PP-OCRv6: Chinese, English, Japanese kana): is the expected text in it? "
              "Comparison ignores spacing, case, full/half-width forms, punctuation and the look-alikes O/0 and I/l/1, "
@@ -27,20 +29,13 @@ CHECK_PARAMS = (
 
 def check_text(image: str | None, expect: str = "", request: gr.Request = None) -> dict[str, Any]:
     """The verdict for one uploaded image (a file path, as gr.File gives it: the PNG arrives byte for byte)."""
-    lang = api.request_language(request)
-    try:
+    with notices.user_errors(api.request_language(request), "check_text"):
         if not image:
             raise ZImageError("Upload an image to check.", code="image_missing")
         result = check_files([image], (expect or "").splitlines()).to_dict()["images"][0]
-        # The upload's server path means nothing to the caller (and gradio_client would take a "path" for a file).
-        result.pop("image")
-        return result
-    except ZImageError as error:
-        raise notices.user_error(error, lang) from None
-    except Exception as error:  # noqa: BLE001 - never show a stack trace to users
-        log.exception("Unexpected failure in check_text")
-        raise notices.user_error(ZImageError(f"Unexpected error ({type(error).__name__}).", code="error"),
-                                 lang) from None
+    # The upload's server path means nothing to the caller (and gradio_client would take a "path" for a file).
+    result.pop("image")
+    return result
 
 
 def wire_check_api() -> None:
@@ -55,3 +50,36 @@ def wire_check_api() -> None:
     # OCR runs on the CPU: its own queue slot, so checks never wait behind (or hold up) a generation.
     gr.on(triggers=[], fn=check_text, inputs=[image, expect], outputs=[gr.JSON(visible=False, label="verdict")],
           api_name="check_text", api_visibility="public", concurrency_id="ocr", concurrency_limit=1)
+
+
+def proofread_uploads(paths: list[str] | None, expect: str, lang: str) -> tuple[list[tuple[str, str]], str]:
+    """The section's answer: the images best-reading first (captioned like the results gallery), and per image
+    its verdict and the text read. Expected text: the box's lines, else each PNG's own quoted prompt text."""
+    with notices.user_errors(lang, "the proof-reading section"):
+        checks = check_uploads(paths or [], (expect or "").splitlines())
+    best = bool(mark(checks[0].verdict))  # ranked first and checked: the best-reading image
+    gallery = [(item.path, caption(item, best and index == 0)) for index, item in enumerate(checks) if item.check]
+    return gallery, "\n".join(report_line(item, lang) for item in checks)
+
+
+def caption(item: UploadCheck, best: bool) -> str:
+    return " ".join(part for part in ("★" if best else "", item.name, mark(item.verdict)) if part)
+
+
+def report_line(item: UploadCheck, lang: str) -> str:
+    """One Markdown list item; file names and text read are escaped like the results' text check (plain text)."""
+    name = html.escape(item.name, quote=False)
+    if item.check is None:
+        return f"- **{name}**: {i18n.text('text_check_failed', lang)}"
+    source = f" ({i18n.text('proofread_from_png', lang)})" if item.check.source == "metadata" else ""
+    read = html.escape(LINE_SEPARATOR.join(item.check.verdict.read), quote=False) or "—"
+    return (f"- **{name}**: {html.escape(summary(item.check.verdict, lang), quote=False)}{source} "
+            f"{i18n.text('proofread_read', lang, text=read)}")
+
+
+def wire_proofread(page: Page) -> None:
+    """The section's button; OCR shares the /check_text queue slot, so it never holds up a generation."""
+    section = page.proofread
+    section.run.click(proofread_uploads, [section.files, section.expect, page.session.lang],
+                      [section.results, section.report], api_visibility="private", concurrency_id="ocr",
+                      concurrency_limit=1)

@@ -27,7 +27,7 @@ from .metadata import build_pnginfo, format_parameters
 from .model_info import ModelInfo
 from .request import GenerationRequest
 from .runner import GeneratedImage
-from .textcheck import TextVerdict
+from .textcheck import TextVerdict, mark
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +59,7 @@ class SavedImage:
     @property
     def caption(self) -> str:
         """"seed 42", then the text check in symbols: ✓ all quoted text found, ✗ 1/2 found so many of them."""
-        verdict = self.text_check
-        if verdict is None or not verdict.checked:
-            return f"seed {self.request.seed}"
-        judged = len(verdict.found) + len(verdict.missing)
-        mark = "✓" if verdict.all_found else f"✗ {len(verdict.found)}/{judged}"
-        return f"seed {self.request.seed} {mark}"
+        return " ".join(part for part in (f"seed {self.request.seed}", mark(self.text_check)) if part)
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "request": self.request.to_dict(), "model": self.model.to_dict(),

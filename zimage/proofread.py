@@ -23,6 +23,7 @@ from .textcheck import LINE_SEPARATOR, SpanStatus, TextVerdict, best_index, expe
 
 log = logging.getLogger(__name__)
 QUOTE = "“{}”"
+MAX_UPLOADS = 30  # images the page checks at once: a designer's batch of twenty posters, with room to spare
 
 
 def open_image(path: str | Path) -> Image.Image:
@@ -95,6 +96,39 @@ def check_files(paths: Sequence[str | Path], expect: Sequence[str], reader: OcrR
                               path=str(path), reason=type(error).__name__) from error
         files.append(FileCheck(str(path), expected, source, verdict))
     return CheckReport(tuple(files))
+
+
+@dataclass(frozen=True)
+class UploadCheck:
+    """One image uploaded to the page's proof-reading section: its check, or None when it could not be read."""
+
+    name: str
+    path: str
+    check: FileCheck | None
+
+    @property
+    def verdict(self) -> TextVerdict | None:
+        return self.check.verdict if self.check else None
+
+
+def check_uploads(paths: Sequence[str | Path], expect: Sequence[str],
+                  reader: OcrReader | None = None) -> list[UploadCheck]:
+    """Check a batch of uploads like `check_files`, best-reading first. A file that cannot be read or OCRed gets
+    a None check (and a log line) instead of failing the other images."""
+    if not paths:
+        raise ValidationError("Upload the images to check.", code="images_missing")
+    if len(paths) > MAX_UPLOADS:
+        raise ValidationError(f"Check at most {MAX_UPLOADS} images at a time (got {len(paths)}).",
+                              code="too_many_images", limit=MAX_UPLOADS, count=len(paths))
+    checks = []
+    for path in paths:
+        try:
+            check: FileCheck | None = check_files([path], expect, reader).files[0]
+        except ZImageError:
+            log.warning("Proof-reading skipped an unreadable upload %s", Path(path).name, exc_info=True)
+            check = None
+        checks.append(UploadCheck(Path(path).name, str(path), check))
+    return [checks[index] for index in ranking([item.verdict for item in checks])]
 
 
 def report_lines(report: CheckReport, lang: str = i18n.DEFAULT_LANGUAGE) -> list[str]:

@@ -231,6 +231,14 @@ def ranking(verdicts: Sequence[TextVerdict | None]) -> list[int]:
     return sorted(range(len(verdicts)), key=key)
 
 
+def mark(verdict: TextVerdict | None) -> str:
+    """The verdict in symbols, for captions: ✓ every quoted text found, ✗ 1/2 found so many; "" when unchecked."""
+    if verdict is None or not verdict.checked:
+        return ""
+    judged = len(verdict.found) + len(verdict.missing)
+    return "✓" if verdict.all_found else f"✗ {len(verdict.found)}/{judged}"
+
+
 def best_index(verdicts: Sequence[TextVerdict | None]) -> int | None:
     """The image to mark as best, or None when no image could be checked."""
     order = ranking(verdicts)
