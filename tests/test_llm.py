@@ -29,7 +29,10 @@ def test_the_causal_lm_text_encoder_gives_the_same_images_as_the_bare_encoder():
     assert hasattr(causal.text_encoder, "lm_head") and not hasattr(bare.text_encoder, "lm_head")
     # Tied: the head is the embedding matrix, not a second copy of it.
     assert causal.text_encoder.lm_head.weight.data_ptr() == causal.text_encoder.get_input_embeddings().weight.data_ptr()
+    head_rows = []  # prompt positions the LM head computes logits for, per call
+    causal.text_encoder.lm_head.register_forward_hook(lambda _m, args, _out: head_rows.append(args[0].shape[1]))
     assert np.array_equal(image(causal), image(bare))
+    assert head_rows == [1]  # the pipeline reads hidden states only: no logits over the whole prompt
     with pytest.raises(TypeError, match="load_pipeline"):
         ChatModel.from_pipeline(bare, threading.Lock())
 
