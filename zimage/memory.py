@@ -18,12 +18,11 @@ from typing import Any, Callable
 
 import torch
 
-from .config import MEMORY_MODES, on_zero_gpu
+from .config import AUTO_MEMORY, MEMORY_MODES, on_zero_gpu
 from .errors import unknown_choice
 
 log = logging.getLogger(__name__)
 
-AUTO = "auto"
 GIB = 1024**3
 # Working memory beyond the weights at 1024x1024: activations of the transformer and the VAE decode, and what
 # the CUDA context and allocator keep. "full" decodes untiled; the offload modes tile the VAE (see place()).
@@ -132,7 +131,7 @@ def resolve_memory_mode(mode: str, device: str | torch.device, needs: Footprint)
     wanted = str(mode).strip().lower()
     if wanted not in MEMORY_MODES:
         raise unknown_choice("memory mode", mode, MEMORY_MODES, code="unknown_memory_mode")
-    chosen = choose_memory_mode(device, needs) if wanted == AUTO else wanted
+    chosen = choose_memory_mode(device, needs) if wanted == AUTO_MEMORY else wanted
     if chosen != "full" and on_zero_gpu():
         # The main process only emulates CUDA: no streams, no pinned memory; spaces moves weights to the worker.
         log.warning("Memory mode %r does not apply on ZeroGPU; the models stay resident ('full').", chosen)

@@ -17,12 +17,11 @@ from typing import Any
 
 import torch
 
-from .attention import AUTO, NATIVE_BACKEND, attention_backend_names, set_attention_backend  # noqa: F401
+from .attention import AUTO, NATIVE_BACKEND, set_attention_backend  # noqa: F401 - bench.gpu reads the first two
 from .config import RESIDENT_TRANSFORMER_MODES, on_zero_gpu
 from .errors import ValidationError
 from .request import GUIDANCE_SCALE
-from .memory import (GIB, MODE_NOTES, apply_memory_mode, choose_memory_mode, footprint, place,  # noqa: F401
-                     resolve_memory_mode)
+from .memory import MODE_NOTES, footprint, place, resolve_memory_mode
 from .rope import use_complex_rope, use_real_rope
 
 log = logging.getLogger(__name__)
@@ -74,9 +73,6 @@ class SpeedReport:
         parts += ["fp8"] if self.fp8 else []
         skipped = [note for note in (self.compile_note, self.fp8_note, self.aoti_note, self.rope_note) if note]
         return ", ".join(parts) + ("" if not skipped else " (" + "; ".join(skipped) + ")")
-
-
-# --- Checks up front ---------------------------------------------------------------------------------------
 
 
 # --- torch.compile -----------------------------------------------------------------------------------------
