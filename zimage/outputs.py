@@ -23,7 +23,7 @@ from typing import Any
 
 from PIL import Image
 
-from .metadata import build_pnginfo, format_parameters
+from .metadata import PNG_COMPRESS_LEVEL, build_pnginfo, format_parameters
 from .model_info import ModelInfo
 from .request import GenerationRequest
 from .runner import GeneratedImage
@@ -31,7 +31,6 @@ from .textcheck import TextVerdict, mark
 
 log = logging.getLogger(__name__)
 
-PNG_COMPRESS_LEVEL = 1
 PREVIEW_FORMAT, PREVIEW_SUFFIX, PREVIEW_QUALITY = "JPEG", ".jpg", 88
 MAX_WORKERS = 8
 OUTPUT_SUFFIXES = (".png", PREVIEW_SUFFIX)
