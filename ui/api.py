@@ -14,9 +14,9 @@ import gradio as gr
 from gradio.components.api_component import Api
 
 from zimage import i18n
-from zimage.request import (MAX_LORA_WEIGHT, MAX_LORAS, MIN_LORA_WEIGHT, DEFAULT_SEED, DEFAULT_SHIFT, DEFAULT_SIDE, DEFAULT_STEPS, MAX_COUNT, MAX_PROMPT_CHARS,
-                            MAX_SEED, MAX_SHIFT, MAX_SIDE, MAX_STEPS, MIN_COUNT, MIN_SHIFT, MIN_SIDE, MIN_STEPS,
-                            SIDE_MULTIPLE, TURBO_STEPS)
+from zimage.request import (DEFAULT_SEED, DEFAULT_SHIFT, DEFAULT_SIDE, DEFAULT_STEPS, MAX_COUNT, MAX_LORA_WEIGHT,
+                            MAX_LORAS, MAX_PROMPT_CHARS, MAX_SEED, MAX_SHIFT, MAX_SIDE, MAX_STEPS, MIN_COUNT,
+                            MIN_LORA_WEIGHT, MIN_SHIFT, MIN_SIDE, MIN_STEPS, SIDE_MULTIPLE, TURBO_STEPS)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from zimage.request import DEFAULT_MASK_BLUR, DEFAULT_SEED, DEFAULT_SHIFT, DEFAU
 
 from . import notices
 from .api import request_language
-from .generation import Generation, captions, page_answer, proofread_quietly, run_info
+from .generation import Generation, api_answer, page_answer
 
 EDIT_DOC = ("Edit an image with Z-Image-Turbo. `image`: the source (PNG, JPEG or WebP). `mask`: optional; white "
             "(or painted) pixels are repainted and everything else comes back unchanged, pixel for pixel, beyond "
@@ -36,10 +36,11 @@ class Editing:
              request: gr.Request = None, progress: gr.Progress = gr.Progress()) -> tuple:
         """The public /edit endpoint and MCP tool: files in, the same answer as /generate out."""
         params = _params(prompt, strength, width, height, seed, count, steps, shift, loras, mask_blur)
-        saved = self.generation.make(params, request_language(request), request, progress,
-                                     images=lambda: (_source(image), load_mask_image(mask) if mask else None))
-        saved = proofread_quietly(saved)
-        return list(zip((item.path for item in saved), captions(saved))), run_info(saved)
+
+        def files() -> tuple:  # read inside make's error handling: a bad upload is one translated message
+            return _source(image), load_mask_image(mask) if mask else None
+
+        return api_answer(self.generation.make(params, request_language(request), request, progress, images=files))
 
     def edit_in_page(self, editor: dict | None, mask_upload: str | None, keep_size: bool, prompt: str,
                      strength: float, width: float, height: float, seed: float, count: float, steps: float,

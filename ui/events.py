@@ -36,12 +36,24 @@ def wire(page: Page, generation: Generation, form: Form, language: Language, sel
                     [page.header.status, page.header.tiny_banner, page.timer], **UI_EVENT)
 
 
+def _gpu_slot(concurrency: int) -> dict[str, Any]:
+    """The queue every GPU event shares: generations, edits and the enhancer take turns on one model."""
+    return dict(concurrency_id="gpu", concurrency_limit=concurrency)
+
+
+def _pick_seed_on(button: Any, page: Page, generation: Generation) -> Any:
+    """A run button's first step: settle the seed (a new one when "Random seed" is ticked) and clear the notice."""
+    i = page.inputs
+    return button.click(generation.pick_seed, [i.seed, i.random_seed], [i.seed, page.header.notice],
+                        api_visibility="private")
+
+
 def _wire_enhancer(page: Page, enhancement: Enhancement, concurrency: int) -> Any:
     """Enhance streams into the editable box; Accept copies it into the prompt, Revert brings the idea back.
     It shares the generations' GPU queue: one bounded call at a time, never a whole batch."""
     i, s, e = page.inputs, page.session, page.inputs.enhance
     event = e.button.click(enhancement.show_box, None, [e.box], **UI_EVENT)
-    gpu = dict(concurrency_id="gpu", concurrency_limit=concurrency)
+    gpu = _gpu_slot(concurrency)
     event = event.then(enhancement.enhance, [i.prompt, i.seed, s.lang], [e.box, s.idea, s.enhanced],
                        api_name="enhance_in_page", api_visibility="private", **gpu)
     api.register("enhance", enhancement.api(), api.ENHANCE_PARAMS, [gr.Textbox(visible=False, label="prompt")],
@@ -54,10 +66,9 @@ def _wire_enhancer(page: Page, enhancement: Enhancement, concurrency: int) -> An
 def _wire_generation(page: Page, generation: Generation, form: Form, language: Language, demo: gr.Blocks,
                      concurrency: int, enhanced: Any) -> list:
     i, o, s = page.inputs, page.outputs, page.session
-    gpu = dict(concurrency_id="gpu", concurrency_limit=concurrency)
+    gpu = _gpu_slot(concurrency)
     results = [o.results, o.info, s.last_run]
-    run = i.generate.click(generation.pick_seed, [i.seed, i.random_seed], [i.seed, page.header.notice],
-                           api_visibility="private")
+    run = _pick_seed_on(i.generate, page, generation)
     # The button's event is private (it keeps history in State); its name leaves "generate" to the public API.
     run = run.then(generation.generate, [*i.request_fields, s.lang, s.enhanced, i.loras, i.enhance.variations],
                    results,
@@ -91,11 +102,10 @@ def _after_run(run: Any, page: Page, generation: Generation, concurrency: int) -
 
 def _wire_editing(page: Page, editing: Editing, generation: Generation, concurrency: int) -> list:
     i, o, s, e = page.inputs, page.outputs, page.session, page.inputs.edit
-    gpu = dict(concurrency_id="gpu", concurrency_limit=concurrency)
+    gpu = _gpu_slot(concurrency)
     results = [o.results, o.info, s.last_run]
     fields = [i.prompt, e.strength, i.width, i.height, i.seed, i.count, i.steps, i.shift, i.loras, e.mask_blur]
-    run = e.run.click(generation.pick_seed, [i.seed, i.random_seed], [i.seed, page.header.notice],
-                      api_visibility="private")
+    run = _pick_seed_on(e.run, page, generation)
     run = run.then(editing.edit_in_page, [e.editor, e.mask_upload, e.keep_size, *fields, s.lang], results,
                    api_visibility="private", **gpu)
     _after_run(run, page, generation, concurrency)

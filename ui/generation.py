@@ -11,9 +11,9 @@ from typing import Any, Callable
 import gradio as gr
 
 from zimage.errors import CancelledError
+from zimage.enhanced_run import generate_enhanced
 from zimage.images import fit_size
 from zimage.lora import parse_loras
-from zimage.enhanced_run import generate_enhanced
 from zimage.outputs import SavedImage, prune, save, save_previews_first
 from zimage.proofread import check_saved
 from zimage.request import (DEFAULT_SEED, DEFAULT_SHIFT, DEFAULT_SIDE, DEFAULT_STEPS, GenerationRequest, check_bool,
@@ -70,6 +70,12 @@ def page_answer(saved: list[SavedImage]) -> tuple:
     return gallery_items(entries), run_info(saved), entries
 
 
+def api_answer(saved: list[SavedImage]) -> tuple:
+    """What /generate and /edit return: the PNGs (proof-read, best-reading first) with captions, and the info."""
+    saved = proofread_quietly(saved)
+    return list(zip((item.path for item in saved), captions(saved))), run_info(saved)
+
+
 class Generation:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -109,9 +115,7 @@ class Generation:
                      progress: gr.Progress = gr.Progress()) -> tuple:
             params = dict(prompt=prompt, width=width, height=height, seed=seed, count=count, steps=steps, shift=shift,
                           loras=loras)
-            saved = proofread_quietly(self.make(params, request_language(request), request, progress,
-                                                variations=variations))
-            return list(zip((item.path for item in saved), captions(saved))), run_info(saved)
+            return api_answer(self.make(params, request_language(request), request, progress, variations=variations))
 
         return generate
 

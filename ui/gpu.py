@@ -16,16 +16,15 @@ from typing import Iterator
 import spaces  # noqa: F401 - app.py imports it before torch; imported here for the decorator
 
 import gradio as gr
-
-from zimage.cancel import CancelToken
 from PIL import Image
 
+from zimage.cancel import CancelToken
 from zimage.engine import Engine
-from zimage.images import SourceImage
-from zimage.lora import LoraLibrary
 from zimage.enhance import Enhanced
 from zimage.errors import (BlockedError, BusyError, CancelledError, EnhanceError, GenerationError, ModelLoadError,
                            ValidationError, ZImageError)
+from zimage.images import SourceImage
+from zimage.lora import LoraLibrary
 from zimage.model_info import ModelStatus
 from zimage.request import GenerationRequest
 from zimage.runner import GeneratedImage, ProgressFn

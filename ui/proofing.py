@@ -11,7 +11,7 @@ import gradio as gr
 from zimage import i18n
 from zimage.errors import ZImageError
 from zimage.proofread import UploadCheck, check_files, check_uploads, summary
-from zimage.textcheck import LINE_SEPARATOR, mark
+from zimage.textcheck import LINE_SEPARATOR, best_index, mark
 
 from . import api, notices
 from .layout import Page
@@ -57,8 +57,8 @@ def proofread_uploads(paths: list[str] | None, expect: str, lang: str) -> tuple[
     its verdict and the text read. Expected text: the box's lines, else each PNG's own quoted prompt text."""
     with notices.user_errors(lang, "the proof-reading section"):
         checks = check_uploads(paths or [], (expect or "").splitlines())
-    best = bool(mark(checks[0].verdict))  # ranked first and checked: the best-reading image
-    gallery = [(item.path, caption(item, best and index == 0)) for index, item in enumerate(checks) if item.check]
+    best = best_index([item.verdict for item in checks])
+    gallery = [(item.path, caption(item, index == best)) for index, item in enumerate(checks) if item.check]
     return gallery, "\n".join(report_line(item, lang) for item in checks)
 
 
