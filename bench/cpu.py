@@ -36,7 +36,7 @@ from typing import Any, Callable
 import psutil
 
 from bench.cpu_table import evaluate_targets, to_markdown
-from bench.report import versions, write_report
+from bench.report import cpu_model, versions, write_report
 from devtools.apphost import ROOT, AppProcess, PeakRSS, app_env
 
 PROMPT = "a lighthouse on a cliff at dusk, waves, 35mm photograph"
@@ -263,11 +263,8 @@ RUNNERS = {"cli": run_cli, "ui": run_ui, "overhead": run_overhead, "batch": run_
 
 
 def machine(runs: int) -> dict[str, Any]:
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
-                 platform.processor())
     return {
-        "cpu": model, "logical_cores": psutil.cpu_count(), "physical_cores": psutil.cpu_count(logical=False),
+        "cpu": cpu_model(), "logical_cores": psutil.cpu_count(), "physical_cores": psutil.cpu_count(logical=False),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "os": platform.platform(), "python": platform.python_version(),
         **versions("torch", "diffusers", "transformers", "gradio", "gradio_client", "pillow", "psutil"),

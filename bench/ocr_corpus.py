@@ -40,7 +40,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 ROOT = Path(__file__).resolve().parent.parent
-from bench.report import versions, write_report
+from bench.report import cpu_model, versions, write_report
 from zimage import textcheck
 from zimage.ocr import BUNDLED, OcrReader
 
@@ -271,9 +271,7 @@ def summarise(measured: dict[str, Any], args: argparse.Namespace) -> dict[str, A
 
 
 def machine(ocr: str) -> dict[str, Any]:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    return {"cpu": model, "cores": os.cpu_count(), "load_average_end": [round(x, 2) for x in os.getloadavg()],
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "load_average_end": [round(x, 2) for x in os.getloadavg()],
             "ocr": ocr, "python": platform.python_version(),
             **versions("onnxruntime", "opencv-python", "pillow", "numpy"),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}

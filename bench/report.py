@@ -1,9 +1,10 @@
-"""What every benchmark shares: the installed versions it ran with, and the report it writes (STEM.json with all
+"""What every benchmark shares: the installed versions it ran with, the processor, and the report it writes (STEM.json with all
 the figures, STEM.md with the table, also printed)."""
 
 from __future__ import annotations
 
 import json
+import platform
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,14 @@ def versions(*packages: str) -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             found[package] = None
     return found
+
+
+def cpu_model() -> str:
+    """The processor's name as /proc/cpuinfo gives it (e.g. "AMD EPYC 7B13"), else what `platform` knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
+                platform.processor())
 
 
 def write_report(report: dict[str, Any], markdown: str, out: Path, stem: str) -> None:
