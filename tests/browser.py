@@ -1,4 +1,7 @@
-"""Playwright helpers for driving the real app in Debian's Chromium (see tests/test_browser.py)."""
+"""Playwright helpers for driving the real app in Debian's Chromium (see tests/test_browser.py).
+
+Without Chromium, importing this module skips the test module that imports it: every browser test needs it.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,14 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
-from playwright.sync_api import Browser, Page, expect
 
 CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(f"browser tests need Chromium at {CHROMIUM} (Debian: apt-get install chromium)",
+                allow_module_level=True)
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
 # No sandbox (containers, CI), no GPU, and nothing that phones home or updates itself during a test.
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

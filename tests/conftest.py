@@ -21,6 +21,28 @@ def offline_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("ZIMAGE_MODEL", raising=False)
 
 
+@pytest.fixture
+def pipe():
+    """A fresh tiny pipeline (random weights, built in memory), progress bars off."""
+    from zimage.tiny import build_pipeline
+
+    pipeline = build_pipeline()
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
+
+
+@pytest.fixture
+def free_vram(monkeypatch: pytest.MonkeyPatch):
+    """Pretend to be a CUDA machine with this many GiB of VRAM free: `free_vram(15.5)`."""
+    import torch
+
+    def pretend(gib: float) -> None:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *_: (int(gib * 1024**3), 80 * 1024**3))
+
+    return pretend
+
+
 @pytest.fixture(scope="session")
 def tiny_engine():
     """One engine on the tiny model for the whole session; loading it once keeps the suite fast."""

@@ -15,22 +15,17 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pytest
 from PIL import Image
+from playwright.sync_api import expect, sync_playwright
 
 from devtools.apphost import ROOT, running_app
-from .browser import CHROMIUM, CHROMIUM_ARGS
-
-if not CHROMIUM.exists():
-    pytest.skip(f"browser tests need Chromium at {CHROMIUM} (Debian: apt-get install chromium)",
-                allow_module_level=True)
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
-
-from zimage import sharelink  # noqa: E402
+from zimage import sharelink
 from zimage.metadata import save_png
-from zimage.model_info import ModelInfo  # noqa: E402
-from zimage.request import GenerationRequest  # noqa: E402
+from zimage.model_info import ModelInfo
+from zimage.request import GenerationRequest
 
-from . import browser as ui  # noqa: E402
-from .conftest import SHARED_CACHE  # noqa: E402
+from . import browser as ui
+from .browser import CHROMIUM, CHROMIUM_ARGS
+from .conftest import SHARED_CACHE
 
 SEED_CAPTION = re.compile(r"^seed (\d+)$")
 NOTICE = "#zimage-notice textarea"

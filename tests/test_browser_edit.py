@@ -12,24 +12,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from playwright.sync_api import expect
 
 from devtools.apphost import ROOT
-from .browser import CHROMIUM
+from zimage.metadata import read_request
 
-if not CHROMIUM.exists():
-    pytest.skip(f"browser tests need Chromium at {CHROMIUM} (Debian: apt-get install chromium)",
-                allow_module_level=True)
-from playwright.sync_api import expect  # noqa: E402
-
-from zimage.metadata import read_request  # noqa: E402
-
-from . import browser as ui  # noqa: E402
+from . import browser as ui
+# One app and one browser per module, as tests/test_browser.py sets them up.
+from .test_browser import app_url, chromium  # noqa: F401 - pytest fixtures
 
 SIZE = (320, 256)
-
-
-# One app and one browser per module, as tests/test_browser.py sets them up.
-from .test_browser import app_url, chromium  # noqa: E402,F401 - pytest fixtures
 
 
 def screenshot_path(tmp_path: Path, name: str) -> Path:

@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from PIL import Image
+from playwright.sync_api import expect, sync_playwright
 
 from devtools.apphost import running_app
 from zimage.metadata import JSON_KEY
+
+from . import browser as ui
 from .browser import CHROMIUM, CHROMIUM_ARGS
-
-if not CHROMIUM.exists():
-    pytest.skip(f"browser tests need Chromium at {CHROMIUM} (Debian: apt-get install chromium)",
-                allow_module_level=True)
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
-
-from . import browser as ui  # noqa: E402
-from .conftest import SHARED_CACHE  # noqa: E402
+from .conftest import SHARED_CACHE
 
 IDEA = 'A shop sign that reads "SALE"'
 PROMPT = "#zimage-prompt textarea"

@@ -6,23 +6,18 @@ from __future__ import annotations
 
 import re
 
-import pytest
+from playwright.sync_api import expect, sync_playwright
 
 from devtools.apphost import running_app
 from zimage.metadata import save_png
 from zimage.model_info import ModelInfo
 from zimage.proofread import MAX_UPLOADS
 from zimage.request import GenerationRequest
+
+from . import browser as ui
 from .browser import CHROMIUM, CHROMIUM_ARGS
+from .conftest import SHARED_CACHE
 from .test_textcheck import render
-
-if not CHROMIUM.exists():
-    pytest.skip(f"browser tests need Chromium at {CHROMIUM} (Debian: apt-get install chromium)",
-                allow_module_level=True)
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
-
-from . import browser as ui  # noqa: E402
-from .conftest import SHARED_CACHE  # noqa: E402
 
 FILES = "#zimage-proofread-files input[type=file]"
 REPORT = "#zimage-proofread-report"

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import re
 
-import pytest
+from playwright.sync_api import expect, sync_playwright
 
 from devtools.apphost import running_app
+
+from . import browser as ui
 from .browser import CHROMIUM, CHROMIUM_ARGS
-
-if not CHROMIUM.exists():
-    pytest.skip(f"browser tests need Chromium at {CHROMIUM} (Debian: apt-get install chromium)",
-                allow_module_level=True)
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
-
-from . import browser as ui  # noqa: E402
-from .conftest import SHARED_CACHE  # noqa: E402
+from .conftest import SHARED_CACHE
 
 # When the first thumbnail appears, and when the results gallery's run ends (see tests/browser.py).
 FIRST_IMAGE_JS = """

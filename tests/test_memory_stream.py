@@ -37,18 +37,6 @@ FP8 = memory.Footprint({**BF16.sizes, "transformer": int(6.2 * GIB)}, EMBEDDING)
 CARDS = {12: 11.5, 16: 15.5, 24: 23.5, 80: 79.5}
 
 
-@pytest.fixture
-def pipe():
-    pipeline = build_pipeline()
-    pipeline.set_progress_bar_config(disable=True)
-    return pipeline
-
-
-def _free(monkeypatch, gib: float) -> None:
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *_: (int(gib * GIB), 80 * GIB))
-
-
 @pytest.mark.parametrize(("needs", "card", "expected"), [
     (BF16, 80, "full"), (BF16, 24, "full"),
     (BF16, 16, "stream"),  # 11.7 GiB resident + 2 x 0.72 GiB streamed + 2 GiB headroom = 15.1 GiB
@@ -56,8 +44,8 @@ def _free(monkeypatch, gib: float) -> None:
     (FP8, 12, "stream"), (FP8, 16, "stream"), (FP8, 24, "full"),
     (FP32, 80, "full"), (FP32, 24, "sequential"), (FP32, 16, "sequential"), (FP32, 12, "sequential"),
 ])
-def test_auto_picks_the_fastest_mode_that_fits_each_card(monkeypatch, needs, card, expected):
-    _free(monkeypatch, CARDS[card])
+def test_auto_picks_the_fastest_mode_that_fits_each_card(free_vram, needs, card, expected):
+    free_vram(CARDS[card])
     assert memory.choose_memory_mode("cuda", needs) == expected
 
 
@@ -66,10 +54,10 @@ def test_auto_picks_the_fastest_mode_that_fits_each_card(monkeypatch, needs, car
     (BF16, 13.6, "offload"), (BF16, 13.4, "sequential"),
     (FP32, 29.0, "stream"), (FP32, 26.0, "offload"),
 ])
-def test_thresholds_come_from_the_footprint(monkeypatch, needs, free_gib, expected):
+def test_thresholds_come_from_the_footprint(free_vram, needs, free_gib, expected):
     # transformer + VAE + 2 x embedding table + 2 GiB: 11.5 + 0.16 + 1.45 + 2 in bf16, the weights doubled in fp32
     assert needs.stream_needs() == pytest.approx(15.11 if needs is BF16 else 28.22, abs=0.01)
-    _free(monkeypatch, free_gib)
+    free_vram(free_gib)
     assert memory.choose_memory_mode("cuda", needs) == expected
 
 
@@ -165,10 +153,10 @@ def test_unstream_removes_the_hooks(pipe):
     assert all(torch.equal(a, b) for a, b in zip(plain, _embeds(pipe)))
 
 
-def test_stream_is_full_on_cpu_and_on_zero_gpu(pipe, monkeypatch):
+def test_stream_is_full_on_cpu_and_on_zero_gpu(monkeypatch, free_vram):
     assert memory.resolve_memory_mode("stream", "cpu", BF16) == "full"
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
-    _free(monkeypatch, 15.5)
+    free_vram(15.5)
     assert memory.resolve_memory_mode("stream", "cuda", BF16) == "full"
     assert memory.resolve_memory_mode("auto", "cuda", BF16) == "full"
 

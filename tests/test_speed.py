@@ -18,13 +18,6 @@ GIB = memory.GIB
 MIXED_PROMPTS = ["a", "a much longer prompt with many more tokens than the first, so the batch needs a mask " * 2]
 
 
-@pytest.fixture
-def pipe():
-    pipeline = build_pipeline()
-    pipeline.set_progress_bar_config(disable=True)
-    return pipeline
-
-
 def _image(pipeline, prompt="a cat", size=64) -> np.ndarray:
     with torch.inference_mode():
         return pipeline(prompt=prompt, height=size, width=size, num_inference_steps=1, guidance_scale=0.0,
@@ -105,9 +98,8 @@ FP32 = memory.Footprint({name: 2 * size for name, size in BF16.sizes.items()})
     (BF16, 12, "sequential"),  # a 12 GB card: the transformer alone does not fit with room to run
     (FP32, 40, "stream"), (FP32, 44.5, "full"), (FP32, 24, "sequential"),
 ])
-def test_auto_memory_mode_follows_component_sizes(monkeypatch, needs, free_gib, expected):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *_: (int(free_gib * GIB), 80 * GIB))
+def test_auto_memory_mode_follows_component_sizes(free_vram, needs, free_gib, expected):
+    free_vram(free_gib)
     assert memory.choose_memory_mode("cuda", needs) == expected
 
 
