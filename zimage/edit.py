@@ -20,6 +20,7 @@ from .errors import ValidationError
 from .generate import failures_reported, generators, set_shift, step_callback
 from .images import SourceImage, fit_size, resized
 from .masks import Mask, composite, model_mask
+from .prompt_cache import prompt_embeds
 from .request import GUIDANCE_SCALE, GenerationRequest, check_side
 
 IMG2IMG, INPAINT = "img2img", "inpaint"
@@ -78,8 +79,7 @@ def run(pipe: Any, request: GenerationRequest, source: SourceImage, mask: Mask |
     with failures_reported(pipe, request, request.count), torch.inference_mode():
         # One call per seed: diffusers' edit pipelines draw the VAE sample from the first image's generator, so in
         # a batched call image i > 0 would not be the single run with seed s+i. The prompt is encoded once.
-        embeds, _ = target.encode_prompt(request.prompt, device=target._execution_device,
-                                         do_classifier_free_guidance=False)
+        embeds = prompt_embeds(target, [request.prompt])
         for index, generator in enumerate(generators(request)):
             callback = step_callback(_shifted(progress, index * each), cancel, each * request.count)
             output = target(prompt_embeds=embeds, generator=generator, callback_on_step_end=callback, **inputs)

@@ -11,6 +11,7 @@ import torch
 from .cancel import CancelToken
 from .devices import free_memory
 from .errors import CancelledError, GenerationError
+from .prompt_cache import prompt_embeds
 from .request import GUIDANCE_SCALE, GenerationRequest
 from .runner import GeneratedImage, ProgressFn
 
@@ -52,8 +53,8 @@ def step_callback(progress: ProgressFn | None, cancel: CancelToken | None, total
 def run(loaded: LoadedModel, request: GenerationRequest, progress: ProgressFn | None = None,
         cancel: CancelToken | None = None) -> list[GeneratedImage]:
     """Run a request on a loaded model. Every failure leaves the pipeline usable."""
-    images = _call(loaded.pipe, request, request.count, step_callback(progress, cancel, request.steps),
-                   prompt=request.prompt, num_images_per_prompt=request.count, generator=generators(request))
+    images = _call(loaded.pipe, request, [request.prompt], step_callback(progress, cancel, request.steps),
+                   num_images_per_prompt=request.count, generator=generators(request))
     return [GeneratedImage(image, request.single(i), loaded.info) for i, image in enumerate(images)]
 
 
@@ -76,8 +77,7 @@ def run_many(loaded: LoadedModel, requests: list[GenerationRequest],
     if any(shape(request) != shape(first) for request in requests):
         raise ValueError("run_many needs requests of one size, step count and shift")
     prompts = [request.prompt for request in requests for _ in range(request.count)]
-    images = _call(loaded.pipe, first, len(prompts), step_callback(progress, None, first.steps),
-                   prompt=prompts, num_images_per_prompt=1,
+    images = _call(loaded.pipe, first, prompts, step_callback(progress, None, first.steps), num_images_per_prompt=1,
                    generator=[generator for request in requests for generator in generators(request)])
     results, start = [], 0
     for request in requests:
@@ -87,12 +87,14 @@ def run_many(loaded: LoadedModel, requests: list[GenerationRequest],
     return results
 
 
-def _call(pipe: Any, request: GenerationRequest, count: int, on_step_end: Any, **inputs: Any) -> list:
-    """One pipeline call at `request`'s size, steps and shift; its failures become the app's errors."""
+def _call(pipe: Any, request: GenerationRequest, prompts: list[str], on_step_end: Any, **inputs: Any) -> list:
+    """One pipeline call on `prompts` at `request`'s size, steps and shift; its failures become the app's errors."""
     set_shift(pipe, request.shift)
+    count = len(prompts) * inputs["num_images_per_prompt"]
     with failures_reported(pipe, request, count), torch.inference_mode():
-        return pipe(width=request.width, height=request.height, num_inference_steps=request.steps,
-                    guidance_scale=GUIDANCE_SCALE, callback_on_step_end=on_step_end, **inputs).images
+        return pipe(prompt_embeds=prompt_embeds(pipe, prompts), width=request.width, height=request.height,
+                    num_inference_steps=request.steps, guidance_scale=GUIDANCE_SCALE,
+                    callback_on_step_end=on_step_end, **inputs).images
 
 
 @contextlib.contextmanager
