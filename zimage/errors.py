@@ -36,6 +36,11 @@ def unknown_choice(what: str, value: Any, allowed: Any, code: str) -> Validation
                            allowed=options)
 
 
+def unreadable_image(path: Any) -> ValidationError:
+    """A file that is not a whole image: one message for proof-reading it and for recording its verdict."""
+    return ValidationError(f"Cannot read {path} as an image.", code="image_file", path=str(path))
+
+
 class ModelLoadError(ZImageError):
     """The model could not be loaded; the next request tries again."""
 

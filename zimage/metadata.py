@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -11,8 +10,8 @@ from typing import Any
 
 from PIL import Image, PngImagePlugin
 
-from . import __version__
-from .errors import ValidationError
+from . import __version__, pngchunks
+from .errors import ValidationError, unreadable_image
 from .model_info import ModelInfo
 from .request import GenerationRequest
 from .textcheck import TextVerdict
@@ -92,24 +91,27 @@ def save_png(image: Image.Image, request: GenerationRequest, model: ModelInfo, p
 
 
 def record_text_check(path: Path, image: Image.Image, verdict: TextVerdict) -> None:
-    """Add a proof-reading verdict (with the OCR's version) to the JSON chunk of the PNG at `path`, keeping its
-    pixels and every other chunk; `image` is that PNG as decoded (its text chunks in `image.info`), so the file is
-    not read twice. The new file is written beside the old one and swapped in, so a download in progress sees the
-    old file or the new one, never half of one."""
-    texts = _png_text(image)
-    try:
-        payload = json.loads(texts.get(JSON_KEY, "{}"))
-    except ValueError:
-        payload = {}
-    payload = payload if isinstance(payload, dict) else {}
+    """Add a proof-reading verdict (with the OCR's version) to the JSON chunk of the PNG at `path`; `image` is that
+    PNG as decoded (its text chunks in `image.info`), so the JSON is not parsed from the file again. Only that one
+    text chunk is rewritten: the pixels and every other chunk are copied byte for byte (zimage.pngchunks), and the
+    file is swapped in whole. A damaged file is the same ValidationError as when proof-reading it, and stays as
+    it was."""
+    payload = _json_payload(image)
     payload[TEXT_CHECK_KEY] = verdict.to_dict()
-    texts[JSON_KEY] = json.dumps(payload, ensure_ascii=False)
-    info = PngImagePlugin.PngInfo()
-    for key, value in texts.items():
-        info.add_text(key, value)
-    partial = path.with_name(f".{path.name}.partial")
-    image.save(partial, format="PNG", pnginfo=info, compress_level=PNG_COMPRESS_LEVEL)
-    os.replace(partial, path)
+    try:
+        chunks = pngchunks.read_png(path)
+    except (OSError, pngchunks.PngChunkError) as error:
+        raise unreadable_image(path) from error
+    pngchunks.write_png(path, pngchunks.replace_texts(chunks, {JSON_KEY: json.dumps(payload, ensure_ascii=False)}))
+
+
+def _json_payload(image: Image.Image) -> dict[str, Any]:
+    """The image's zimage JSON as a dict; {} when it has none or it is damaged, so a verdict can still be added."""
+    try:
+        payload = json.loads(_png_text(image).get(JSON_KEY, "{}"))
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
 
 
 def read_text_check(source: Image.Image | str | Path) -> TextVerdict | None:

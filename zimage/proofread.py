@@ -15,7 +15,7 @@ from typing import Any, Iterable, Sequence
 from PIL import Image
 
 from . import i18n
-from .errors import ValidationError, ZImageError
+from .errors import ValidationError, ZImageError, unreadable_image
 from .ocr import OcrReader, shared_reader
 from .metadata import record_text_check
 from .outputs import SavedImage, wait_written
@@ -33,7 +33,7 @@ def open_image(path: str | Path) -> Image.Image:
             image.load()
             return image.copy()  # keeps image.info, where the PNG text chunks are
     except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise ValidationError(f"Cannot read {path} as an image.", code="image_file", path=str(path)) from error
+        raise unreadable_image(path) from error
 
 
 def expected_from_metadata(image: Image.Image) -> tuple[str, ...]:
