@@ -13,7 +13,10 @@ from zimage.model_info import ModelStatus
 
 def status_line(status: ModelStatus, lang: str) -> str:
     if status.info is not None:
-        return i18n.text("model_ready", lang, **status.info.to_dict())
+        facts = status.info.to_dict()
+        if status.info.dtype_note:
+            facts["dtype"] = f"{status.info.dtype} ({status.info.dtype_note})"
+        return i18n.text("model_ready", lang, **facts)
     if status.state == "failed":
         return i18n.text("model_failed", lang, reason=html.escape(status.error))
     return i18n.text("model_loading", lang)

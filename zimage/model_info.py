@@ -16,6 +16,7 @@ class ModelInfo:
     fallback_reason: str = ""
     device: str = "cpu"
     dtype: str = "float32"
+    dtype_note: str = ""  # why the dtype is not the device's usual one (a CPU without room for float32)
     memory_mode: str = "full"
     attention: str = "native"
     compiled: bool = False

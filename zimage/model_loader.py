@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .config import Settings
 from .devices import pick_device, pick_dtype
 from .enhance import Enhancer
+from .host_memory import DtypeChoice, available_bytes, cpu_dtype, parameter_count
 from .llm import load_pipeline
 from .lora import LoraAdapters, LoraLibrary, library_for
 from .model_info import ModelInfo
@@ -50,7 +51,8 @@ def load_model(settings: Settings) -> LoadedModel:
     started = time.perf_counter()
     source = resolve(settings)
     device = pick_device(settings.device)
-    dtype = pick_dtype(device, settings.dtype)
+    choice = _dtype_choice(source, device, settings.dtype)
+    dtype = pick_dtype(device, choice.dtype)
     log.info("Loading %s (%s) on %s in %s", source.model_id, source.location, device, dtype)
     # The text encoder loads as the causal LM it is stored as, so the enhancer and safety filter can use it.
     pipe = load_pipeline(source.location, dtype)
@@ -63,18 +65,25 @@ def load_model(settings: Settings) -> LoadedModel:
     adapters = LoraAdapters(pipe, lora_library(settings), hotswap=settings.compile)
     adapters.prime()
     report = speed.apply(pipe, settings, device)
-    info = _model_info(source, device, str(dtype).removeprefix("torch."), report,
+    info = _model_info(source, device, str(dtype).removeprefix("torch."), choice.note, report,
                        load_seconds=round(time.perf_counter() - started, 2),
                        model_hash=short_hash(local_folder(source), settings.cache_dir))
     log.info("Model ready in %.1f s: %s", info.load_seconds, info)
     return LoadedModel(pipe, info, adapters=adapters)
 
 
-def _model_info(source: ModelSource, device: str, dtype: str, report: SpeedReport, load_seconds: float,
-                model_hash: str) -> ModelInfo:
+def _dtype_choice(source: ModelSource, device: str, requested: str) -> DtypeChoice:
+    """On the CPU, a dtype the weights fit in (zimage.host_memory); elsewhere what was asked (auto: bfloat16)."""
+    if device != "cpu":
+        return DtypeChoice(requested)
+    return cpu_dtype(requested, parameter_count(local_folder(source), source.model_id), available_bytes())
+
+
+def _model_info(source: ModelSource, device: str, dtype: str, dtype_note: str, report: SpeedReport,
+                load_seconds: float, model_hash: str) -> ModelInfo:
     return ModelInfo(
         model_id=source.model_id, revision=source.revision, is_tiny=source.is_tiny,
-        fallback_reason=source.fallback_reason, device=device, dtype=dtype,
+        fallback_reason=source.fallback_reason, device=device, dtype=dtype, dtype_note=dtype_note,
         memory_mode=report.memory_mode, attention=report.attention, compiled=report.compiled, fp8=report.fp8,
         aoti=report.aoti, speed=report.summary(), load_seconds=load_seconds, model_hash=model_hash,
     )

@@ -1,0 +1,102 @@
+"""On the CPU the dtype fits the computer's memory: float32 where it fits, else bfloat16, and the status says why."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from zimage import host_memory
+from zimage.config import HUB_MODEL_ID, Settings
+from zimage.engine import Engine
+from zimage.host_memory import GIB, HUB_MODEL_PARAMETERS, cpu_dtype, needed_bytes
+from zimage.model_info import ModelStatus
+from zimage.request import GenerationRequest
+from zimage.tiny import TINY_VERSION
+
+ROOT = Path(__file__).resolve().parent.parent
+OFFICIAL = HUB_MODEL_PARAMETERS
+
+
+def unique_parameters(*models: torch.nn.Module) -> int:
+    """Parameters counted once each (a causal LM's head is its embedding table); buffers such as RoPE's
+    frequencies are rebuilt at load, not stored."""
+    return sum({id(p): p.numel() for model in models for p in model.parameters()}.values())
+
+
+def test_the_count_comes_from_the_weight_files_without_loading_them(tiny_engine):
+    pipe = tiny_engine.load().pipe
+    folder = tiny_engine.settings.cache_dir / TINY_VERSION
+    counted = host_memory.parameter_count(folder, "zimage/tiny-random")
+    assert counted == unique_parameters(pipe.transformer, pipe.text_encoder, pipe.vae)
+
+
+def test_the_official_models_count_is_known_before_it_is_downloaded():
+    assert host_memory.parameter_count(None, HUB_MODEL_ID) == OFFICIAL
+    assert host_memory.parameter_count("", "someone/other-model") is None
+
+
+def test_the_official_count_is_the_real_architectures():
+    from diffusers import AutoencoderKL, ZImageTransformer2DModel
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    configs = {name: json.loads((ROOT / "bench" / "configs" / f"{name}.json").read_text())
+               for name in ("transformer", "text_encoder", "vae")}
+    with torch.device("meta"):
+        models = (ZImageTransformer2DModel(**configs["transformer"]),
+                  Qwen3ForCausalLM(Qwen3Config(**configs["text_encoder"])), AutoencoderKL(**configs["vae"]))
+    assert unique_parameters(*models) == OFFICIAL
+
+
+@pytest.mark.parametrize("available_gib, dtype, noted", [(64, "float32", False), (32, "bfloat16", True),
+                                                         (16, "bfloat16", True)])
+def test_auto_picks_float32_only_where_it_fits(available_gib, dtype, noted):
+    choice = cpu_dtype("auto", OFFICIAL, available_gib * GIB)
+    assert choice.dtype == dtype
+    assert bool(choice.note) == noted
+    if noted:
+        assert choice.note == f"float32 would need 42.2 GiB of memory, {available_gib:.1f} GiB available"
+
+
+def test_a_model_that_fits_nowhere_loads_in_bfloat16_with_a_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="zimage.host_memory"):
+        assert cpu_dtype("auto", OFFICIAL, 16 * GIB).dtype == "bfloat16"
+    assert "23.1 GiB of memory in bfloat16 and 16.0 GiB is available" in caplog.text
+
+
+def test_an_explicit_dtype_is_kept_and_warned_about(caplog):
+    with caplog.at_level(logging.WARNING, logger="zimage.host_memory"):
+        choice = cpu_dtype("float32", OFFICIAL, 32 * GIB)
+    assert choice.dtype == "float32" and choice.note == ""
+    assert "42.2 GiB of memory in float32" in caplog.text
+
+
+def test_unknown_sizes_keep_float32():
+    assert cpu_dtype("auto", None, 8 * GIB).dtype == "float32"
+    assert cpu_dtype("auto", OFFICIAL, None).dtype == "float32"
+
+
+def test_available_memory_is_read_from_this_machine():
+    total = int(next(line for line in Path("/proc/meminfo").read_text().splitlines()
+                     if line.startswith("MemTotal:")).split()[1]) * 1024
+    assert 0 < host_memory.available_bytes() <= total
+
+
+def test_a_short_machine_runs_the_model_in_bfloat16_and_says_so(monkeypatch):
+    from ui.status import status_line
+
+    parameters = host_memory.parameter_count(Path(Settings.from_env().cache_dir) / TINY_VERSION, "tiny") or 0
+    room = (needed_bytes(parameters, "bfloat16") + needed_bytes(parameters, "float32")) // 2
+    monkeypatch.setattr("zimage.model_loader.available_bytes", lambda: room)
+    engine = Engine(Settings.from_env().with_overrides(model="tiny", warmup="off"))
+    loaded = engine.load()
+    assert loaded.info.dtype == "bfloat16" and "float32 would need" in loaded.info.dtype_note
+    assert loaded.pipe.transformer.dtype == torch.bfloat16 and loaded.pipe.text_encoder.dtype == torch.bfloat16
+    image = engine.generate(GenerationRequest("a red fox", width=256, height=256, seed=1, count=1, steps=2))[0].image
+    assert image.size == (256, 256) and np.asarray(image).std() > 0
+    line = status_line(ModelStatus("ready", loaded.info), "en")
+    assert "bfloat16 (float32 would need" in line

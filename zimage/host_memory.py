@@ -1,0 +1,93 @@
+"""The dtype on the CPU, chosen so the model fits in the computer's memory.
+
+float32 is the CPU default (exact, and every CPU has fast float32 kernels), but Z-Image-Turbo's 10.26 B parameters
+take 38.2 GiB in float32: more than most laptops have, and Linux's out-of-memory killer ends the app mid-load
+without a word. bfloat16, the dtype the weights are stored in and the one GPUs run, halves that to 19.1 GiB (and
+on a CPU with AVX512-BF16 or AMX its matmuls are faster too: docs/benchmarks.md). So `auto` on the CPU picks float32 where
+it fits in the memory available, bfloat16 where only that fits, and says which and why in the model status. An
+explicit dtype is kept, with a warning in the log when it will not fit.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import HUB_MODEL_ID
+
+log = logging.getLogger(__name__)
+
+GIB = 1024**3
+HUB_MODEL_PARAMETERS = 10_261_196_515  # transformer 6.15 B + Qwen3-4B text encoder 4.02 B + VAE 84 M
+MODEL_FOLDERS = ("transformer", "text_encoder", "vae")
+# Beyond the weights: the process itself (Python, torch, gradio) and a 1024x1024 run's activations in float32,
+# the VAE decode's largest (128 channels at full size: 0.5 GiB a tensor).
+HEADROOM_GIB = 4.0
+BYTES_PER_PARAMETER = {"float32": 4, "bfloat16": 2, "float16": 2}
+
+
+@dataclass(frozen=True)
+class DtypeChoice:
+    dtype: str
+    note: str = ""  # why, when it is not what the user would assume (shown in the model status)
+
+
+def parameter_count(folder: str | Path | None, model_id: str) -> int | None:
+    """Parameters of the three models, from the safetensors headers in `folder` (nothing is loaded), or the
+    official model's count before it is downloaded; None when neither is known."""
+    files = [path for name in MODEL_FOLDERS for path in Path(folder).glob(f"{name}/*.safetensors")] if folder else []
+    if files:
+        return sum(_tensor_elements(path) for path in files)
+    return HUB_MODEL_PARAMETERS if model_id == HUB_MODEL_ID else None
+
+
+def _tensor_elements(path: Path) -> int:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as weights:
+        return sum(math.prod(weights.get_slice(key).get_shape()) for key in weights.keys())
+
+
+def available_bytes() -> int | None:
+    """Memory the app can still take: Linux's MemAvailable, else the machine's physical memory; None if unknown."""
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def needed_bytes(parameters: int, dtype: str) -> int:
+    return parameters * BYTES_PER_PARAMETER.get(dtype, 4) + int(HEADROOM_GIB * GIB)
+
+
+def cpu_dtype(requested: str, parameters: int | None, available: int | None) -> DtypeChoice:
+    """The dtype for a CPU run: `requested`, or for "auto" float32 when it fits in `available`, else bfloat16."""
+    if parameters is None or available is None:
+        return DtypeChoice("float32" if requested == "auto" else requested)
+    if requested != "auto":
+        _warn_if_short(requested, parameters, available)
+        return DtypeChoice(requested)
+    if needed_bytes(parameters, "float32") <= available:
+        return DtypeChoice("float32")
+    _warn_if_short("bfloat16", parameters, available)
+    return DtypeChoice("bfloat16", f"float32 would need {_gib(needed_bytes(parameters, 'float32'))} of memory, "
+                                   f"{_gib(available)} available")
+
+
+def _warn_if_short(dtype: str, parameters: int, available: int) -> None:
+    needed = needed_bytes(parameters, dtype)
+    if needed > available:
+        log.warning("The model needs about %s of memory in %s and %s is available: expect heavy swapping, or the "
+                    "system may stop the app while it loads.", _gib(needed), dtype, _gib(available))
+
+
+def _gib(size: int) -> str:
+    return f"{size / GIB:.1f} GiB"
