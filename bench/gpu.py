@@ -39,6 +39,7 @@ from bench.report import write_report  # noqa: E402 - needs the repository on th
 
 from zimage import attention, memory, prompt_cache, rope, speed  # noqa: E402
 from zimage.config import Settings as SpeedSettings  # noqa: E402
+from zimage.llm import skip_head_when_encoding  # noqa: E402
 from zimage.tiny import CONFIGS as TINY_CONFIGS  # noqa: E402
 from zimage.tiny import build_tokenizer  # noqa: E402
 
@@ -158,9 +159,10 @@ def build_pipeline(configs: dict[str, dict[str, Any]], device: torch.device, dty
     tokenizer = build_tokenizer()
     if len(tokenizer) > configs["text_encoder"]["vocab_size"]:
         raise ValueError(f"tokenizer has {len(tokenizer)} ids, more than the text encoder's vocabulary")
-    # A causal LM with the head tied to the embeddings, as the app loads it (zimage.llm.load_pipeline): the
-    # pipeline's encode then runs the head too, and the "stream" mode streams it, as in the app.
+    # A causal LM with the head tied to the embeddings, as the app loads it (zimage.llm.load_pipeline): prompt
+    # encodes skip the head, and the "stream" mode streams the rest, as in the app.
     text_encoder = _init_on(device, dtype, lambda: Qwen3ForCausalLM(Qwen3Config(**configs["text_encoder"])))
+    skip_head_when_encoding(text_encoder)
     transformer = _init_on(device, dtype, lambda: ZImageTransformer2DModel(**configs["transformer"]))
     with torch.no_grad():  # these start as uninitialised memory in some diffusers versions
         transformer.x_pad_token.normal_(std=0.02)

@@ -29,12 +29,29 @@ def test_the_causal_lm_text_encoder_gives_the_same_images_as_the_bare_encoder():
     assert hasattr(causal.text_encoder, "lm_head") and not hasattr(bare.text_encoder, "lm_head")
     # Tied: the head is the embedding matrix, not a second copy of it.
     assert causal.text_encoder.lm_head.weight.data_ptr() == causal.text_encoder.get_input_embeddings().weight.data_ptr()
-    head_rows = []  # prompt positions the LM head computes logits for, per call
-    causal.text_encoder.lm_head.register_forward_hook(lambda _m, args, _out: head_rows.append(args[0].shape[1]))
+    head_rows = head_calls(causal.text_encoder)
     assert np.array_equal(image(causal), image(bare))
-    assert head_rows == [1]  # the pipeline reads hidden states only: no logits over the whole prompt
+    assert head_rows == []  # the pipeline reads hidden states only: the head never runs for it
     with pytest.raises(TypeError, match="load_pipeline"):
         ChatModel.from_pipeline(bare, threading.Lock())
+
+
+def head_calls(text_encoder) -> list[int]:
+    """Filled with the prompt positions the LM head computes logits for, one entry a call."""
+    rows: list[int] = []
+    text_encoder.lm_head.register_forward_hook(lambda _m, args, _out: rows.append(args[0].shape[1]))
+    return rows
+
+
+def test_generate_still_asks_the_head_for_one_logit_a_step(pipe):
+    # transformers' generate reads the forward's signature to pass logits_to_keep; the prompt must not cost
+    # logits at every position (bench/gpu.py times generate).
+    rows = head_calls(pipe.text_encoder)
+    ids = pipe.tokenizer("a red fox in the snow", return_tensors="pt").input_ids
+    out = pipe.text_encoder.generate(ids, max_new_tokens=3, min_new_tokens=3, do_sample=False,
+                                     pad_token_id=pipe.tokenizer.pad_token_id)
+    assert out.shape[1] == ids.shape[1] + 3
+    assert rows == [1, 1, 1]
 
 
 def test_a_reader_that_stops_early_stops_the_decode_and_frees_the_model(tiny_engine):

@@ -24,6 +24,8 @@ from zimage.model_info import ModelInfo
 from zimage.request import GenerationRequest
 from zimage.tiny import build_pipeline
 
+from .test_llm import head_calls
+
 GIB = memory.GIB
 # The real model in bf16: transformer 11.5 GiB, text encoder 7.5 GiB, VAE 0.16 GiB; the largest piece the
 # text encoder streams is Qwen3-4B's embedding table, 151936 x 2560 x 2 bytes.
@@ -98,8 +100,13 @@ def test_stream_on_cuda_asks_diffusers_for_pinned_streams():
         def enable_group_offload(self, **options):
             calls.append(options)
 
+        def encode_prompt(self, prompt, device, do_classifier_free_guidance):
+            calls.append(("encode_prompt", str(device)))
+
     memory.place(FakePipe(), "stream", "cuda")
-    assert calls[0] == ("text_encoder.to", "cpu") and calls[2] == "tiling"
+    assert calls[0] == ("text_encoder.to", "cpu") and calls[3] == "tiling"
+    # The first call after hooking fixes diffusers' prefetch order: a prompt encode, which leaves the LM head out.
+    assert calls[2] == ("encode_prompt", "cuda")
     options = calls[1]
     assert options["onload_device"] == torch.device("cuda") and options["offload_device"] == torch.device("cpu")
     assert options["offload_type"] == "leaf_level"
@@ -114,13 +121,49 @@ def _embeds(pipeline) -> list[torch.Tensor]:
     return embeds
 
 
+def _identical(expected: list[torch.Tensor], actual: list[torch.Tensor]) -> bool:
+    return len(expected) == len(actual) and all(torch.equal(a, b) for a, b in zip(expected, actual))
+
+
 def test_prompt_embeddings_are_identical_when_streamed(pipe):
     plain = _embeds(pipe)
     memory.place(pipe, "stream", "cpu")
     for _ in range(2):  # the second call runs the hooks' steady state, after the first traced the layers
-        streamed = _embeds(pipe)
-        assert len(streamed) == len(plain)
-        assert all(torch.equal(a, b) for a, b in zip(plain, streamed))
+        assert _identical(plain, _embeds(pipe))
+
+
+def _as_causal_lm(patch: pytest.MonkeyPatch, pipeline) -> None:
+    """Give the text encoder its causal LM forward back, head included, as before prompt encodes skipped it."""
+    if "forward" in vars(pipeline.text_encoder):
+        patch.delattr(pipeline.text_encoder, "forward")
+
+
+@pytest.mark.parametrize("mode", ["full", "stream", "offload"])
+def test_prompt_encodes_skip_the_lm_head_and_keep_the_causal_lms_embeddings(pipe, monkeypatch, mode):
+    head = head_calls(pipe.text_encoder)
+    with monkeypatch.context() as patch:
+        _as_causal_lm(patch, pipe)
+        causal = _embeds(pipe)  # the full causal LM's hidden_states[-2], masked by the pipeline
+    assert head  # that reference did run the head
+    head.clear()
+    memory.place(pipe, mode, "cpu")  # on the CPU too, each mode's hooks wrap the text encoder's forward
+    for _ in range(2):
+        assert _identical(causal, _embeds(pipe))
+    assert head == []  # in "stream" on a GPU, that is 0.72 GiB of tied head weight not copied per prompt
+
+
+def test_whole_model_offload_still_moves_the_text_encoder_for_a_prompt_encode(pipe, monkeypatch):
+    memory.place(pipe, "offload", "cpu")
+    hook = pipe.text_encoder._hf_hook
+    moved = []
+
+    def spy(module, *args, **kwargs):
+        moved.append(module)
+        return type(hook).pre_forward(hook, module, *args, **kwargs)
+
+    monkeypatch.setattr(hook, "pre_forward", spy)
+    _embeds(pipe)
+    assert moved == [pipe.text_encoder]
 
 
 def test_generate_works_and_matches_when_streamed(pipe):
@@ -135,13 +178,18 @@ def test_generate_works_and_matches_when_streamed(pipe):
         np.testing.assert_array_equal(np.asarray(image.image), reference)
 
 
-def test_the_text_encoder_still_writes_text_when_streamed(pipe):
+@pytest.mark.parametrize("mode", ["full", "stream"])
+def test_the_text_encoder_still_writes_text_with_its_head(pipe, monkeypatch, mode):
     sampling = Sampling(max_new_tokens=12, seconds=30, seed=3, temperature=0.7)
-    before = ChatModel.from_pipeline(pipe, threading.Lock()).complete("You rewrite prompts.", "a cat", sampling)
-    memory.place(pipe, "stream", "cpu")
+    with monkeypatch.context() as patch:
+        _as_causal_lm(patch, pipe)
+        before = ChatModel.from_pipeline(pipe, threading.Lock()).complete("You rewrite prompts.", "a cat", sampling)
+    memory.place(pipe, mode, "cpu")
+    head = head_calls(pipe.text_encoder)
     chat = ChatModel.from_pipeline(pipe, threading.Lock())
     assert chat.device() == torch.device("cpu")
     assert chat.complete("You rewrite prompts.", "a cat", sampling) == before
+    assert head and set(head) == {1}  # one logit per decode step, from the head
 
 
 def test_unstream_removes_the_hooks(pipe):
@@ -150,7 +198,7 @@ def test_unstream_removes_the_hooks(pipe):
     memory.unstream(pipe.text_encoder)
     assert not memory.is_streamed(pipe.text_encoder)
     assert not any(m._diffusers_hook.hooks for m in pipe.text_encoder.modules() if hasattr(m, "_diffusers_hook"))
-    assert all(torch.equal(a, b) for a, b in zip(plain, _embeds(pipe)))
+    assert _identical(plain, _embeds(pipe))
 
 
 def test_stream_is_full_on_cpu_and_on_zero_gpu(monkeypatch, free_vram):
@@ -186,9 +234,13 @@ def test_stream_on_cuda_matches_full_placement():
     pipeline.text_encoder.to("cpu")
     memory.place(pipeline, "stream", "cuda")
     assert next(pipeline.transformer.parameters()).is_cuda and next(pipeline.vae.parameters()).is_cuda
-    for _ in range(3):  # first call traces the layer order; later ones prefetch on the side stream
+    # A decode before any prompt: the layer order diffusers prefetches in was already traced by place().
+    ChatModel.from_pipeline(pipeline, threading.Lock()).complete("system", "a cat", Sampling(4, 30.0))
+    head = head_calls(pipeline.text_encoder)
+    for _ in range(3):  # later calls prefetch on the side stream
         with torch.inference_mode():
             streamed, _ = pipeline.encode_prompt("a red fox", device="cuda", do_classifier_free_guidance=False)
         torch.testing.assert_close(streamed[0], full[0])
+    assert head == []
     weights = list(pipeline.text_encoder.parameters())
     assert all(not w.is_cuda and w.is_pinned() for w in weights)  # back in pinned CPU memory between calls

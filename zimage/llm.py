@@ -9,9 +9,11 @@ and text streamed back to the caller while a worker thread, not the caller, hold
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 import time
+import types
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -33,18 +35,42 @@ def load_pipeline(location: str, dtype: Any, **kwargs: Any) -> Any:
     revision = kwargs.get("revision")
     text_encoder = AutoModelForCausalLM.from_pretrained(location, subfolder="text_encoder", dtype=dtype,
                                                         revision=revision)
-    text_encoder.register_forward_pre_hook(_one_logit_when_encoding, with_kwargs=True)
+    skip_head_when_encoding(text_encoder)
     return ZImagePipeline.from_pretrained(location, text_encoder=text_encoder, dtype=dtype, **kwargs)
 
 
-def _one_logit_when_encoding(_module: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-    """The pipeline asks the text encoder for hidden states only, but a causal LM would also compute logits over its
-    whole vocabulary (151,936 tokens for Qwen3) at every prompt position: a head of 0.39 B weights, about a tenth of
-    the encoder's matmuls, and 155 MB of logits for a 512-token bf16 prompt. The pipeline never reads them, so
-    an encoding call keeps the last position's only (the decode loop asks for that itself)."""
-    if kwargs.get("output_hidden_states") and "logits_to_keep" not in kwargs:
-        kwargs = {**kwargs, "logits_to_keep": 1}
-    return args, kwargs
+# Arguments that ask the causal LM for its own outputs (logits, a loss): such a call needs the head.
+HEAD_ARGUMENTS = frozenset({"logits_to_keep", "labels"})
+
+
+def skip_head_when_encoding(text_encoder: Any) -> None:
+    """Make the pipeline's prompt encoding run the inner model only, never the language-model head.
+
+    The pipeline asks for hidden states only, but a causal LM also runs its head: logits over the whole vocabulary
+    (151,936 tokens for Qwen3) from a head of 0.39 B weights, about a tenth of the encoder's matmuls, that nobody
+    reads. Even cut to one logit, calling the head at all costs the "stream" memory mode a copy of its tied
+    0.72 GiB weight to the GPU at every prompt. So an encoding call (hidden states asked for, no KV cache, no
+    logits) goes to the inner model, whose hidden states are the causal LM's own; the decode loop keeps the head.
+    Set on the instance before any memory mode is applied: accelerate's offload hooks and diffusers' group
+    offloading hooks wrap the instance's `forward` (whole-model offload still moves the text encoder for the
+    call) and restore it when removed. The wrapper keeps the causal LM's signature, which `generate` inspects.
+    """
+    causal_forward = type(text_encoder).forward
+
+    @functools.wraps(causal_forward)
+    def forward(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if _encoding(kwargs):
+            # No KV cache either: an encoding call never continues.
+            return self.model(*args, **{**kwargs, "use_cache": False})
+        return causal_forward(self, *args, **kwargs)
+
+    text_encoder.forward = types.MethodType(forward, text_encoder)
+
+
+def _encoding(kwargs: dict) -> bool:
+    """Whether a text encoder call is the pipeline's prompt encoding rather than a step of a decode."""
+    return (bool(kwargs.get("output_hidden_states")) and kwargs.get("past_key_values") is None
+            and not kwargs.get("use_cache") and not HEAD_ARGUMENTS & kwargs.keys())
 
 
 @dataclass(frozen=True)

@@ -177,12 +177,20 @@ def stream_text_encoder(pipe: Any, device: torch.device) -> None:
     the head included, each copied from its own pinned copy on a side stream while the previous layer computes.
     Pinned up front (`low_cpu_mem_usage=False`): pinning per request would cost what the stream saves. Streams
     need CUDA; elsewhere (tests on the CPU, MPS) the same hooks copy synchronously.
+
+    With streams, diffusers fixes the prefetch chain from the first call's layer order, so one prompt is encoded
+    right away: prompt encodes skip the head (zimage.llm.skip_head_when_encoding), and a decode traced first
+    would chain the head after the final norm, making every later encode prefetch the head's 0.72 GiB and leave
+    it on the GPU. diffusers then warns that lm_head did not run; the head onloads itself when a decode calls it.
     """
     streams = device.type == "cuda"
     pipe.text_encoder.to("cpu")  # pinned copies are made from CPU weights; a GPU copy would linger beside them
     pipe.enable_group_offload(onload_device=device, offload_device=torch.device("cpu"), offload_type="leaf_level",
                               use_stream=streams, record_stream=streams, low_cpu_mem_usage=False,
                               exclude_modules=[name for name in MODELS if name != "text_encoder"])
+    if streams:
+        with torch.inference_mode():
+            pipe.encode_prompt("", device=device, do_classifier_free_guidance=False)
 
 
 def is_streamed(module: torch.nn.Module) -> bool:

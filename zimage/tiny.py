@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from .config import default_cache_dir
+from .llm import skip_head_when_encoding
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +94,12 @@ def build_pipeline():
             transformer.cap_pad_token.normal_(std=0.02)
         tokenizer = build_tokenizer()
         # A causal LM with tied embeddings, like the real Qwen3-4B folder: the pipeline reads its hidden states and
-        # the enhancer and safety filter call generate() on it.
+        # the enhancer and safety filter decode with it; prompt encodes skip its head, as zimage.llm loads it.
         text_encoder = Qwen3ForCausalLM(Qwen3Config(
             **CONFIGS["text_encoder"], eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
             pad_token_id=tokenizer.pad_token_id,
         ))
+        skip_head_when_encoding(text_encoder)
         vae = AutoencoderKL(**CONFIGS["vae"])
     scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0, use_dynamic_shifting=False)
     return ZImagePipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
