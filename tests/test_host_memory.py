@@ -100,3 +100,26 @@ def test_a_short_machine_runs_the_model_in_bfloat16_and_says_so(monkeypatch):
     assert image.size == (256, 256) and np.asarray(image).std() > 0
     line = status_line(ModelStatus("ready", loaded.info), "en")
     assert "bfloat16 (float32 would need" in line
+
+
+def test_a_cpu_with_bfloat16_instructions_gets_bfloat16_even_with_room_for_float32():
+    choice = cpu_dtype("auto", OFFICIAL, 256 * GIB, fast_bfloat16=True)
+    assert choice.dtype == "bfloat16" and "bfloat16 instructions" in choice.note
+    assert cpu_dtype("float32", OFFICIAL, 256 * GIB, fast_bfloat16=True).dtype == "float32"
+
+
+def test_the_bfloat16_check_agrees_with_the_cpu_flags():
+    flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")).split()
+    assert host_memory.has_fast_bfloat16() == ("avx512_bf16" in flags or "amx_tile" in flags)
+
+
+@pytest.mark.parametrize("is_tiny, dtype", [(False, "bfloat16"), (True, "float32")])
+def test_real_weights_take_bfloat16_on_such_a_cpu_and_the_tiny_model_stays_float32(monkeypatch, is_tiny, dtype):
+    from zimage import model_loader
+    from zimage.source import ModelSource
+
+    folder = str(Path(Settings.from_env().cache_dir) / TINY_VERSION)
+    monkeypatch.setattr(model_loader, "has_fast_bfloat16", lambda: True)
+    source = ModelSource(folder, "someone/weights", "local", is_tiny=is_tiny)
+    assert model_loader._dtype_choice(source, "cpu", "auto").dtype == dtype
+    assert model_loader._dtype_choice(source, "cuda", "auto").dtype == "auto"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .config import Settings
 from .devices import pick_device, pick_dtype
 from .enhance import Enhancer
-from .host_memory import DtypeChoice, available_bytes, cpu_dtype, parameter_count
+from .host_memory import DtypeChoice, available_bytes, cpu_dtype, has_fast_bfloat16, parameter_count
 from .llm import load_pipeline
 from .lora import LoraAdapters, LoraLibrary, library_for
 from .model_info import ModelInfo
@@ -73,10 +73,14 @@ def load_model(settings: Settings) -> LoadedModel:
 
 
 def _dtype_choice(source: ModelSource, device: str, requested: str) -> DtypeChoice:
-    """On the CPU, a dtype the weights fit in (zimage.host_memory); elsewhere what was asked (auto: bfloat16)."""
+    """On the CPU, a dtype the weights fit in (zimage.host_memory); elsewhere what was asked (auto: bfloat16).
+
+    The tiny demo model stays in float32: its matmuls are too small for bfloat16 instructions to pay off, and its
+    images are noise whatever the dtype."""
     if device != "cpu":
         return DtypeChoice(requested)
-    return cpu_dtype(requested, parameter_count(local_folder(source), source.model_id), available_bytes())
+    return cpu_dtype(requested, parameter_count(local_folder(source), source.model_id), available_bytes(),
+                     fast_bfloat16=has_fast_bfloat16() and not source.is_tiny)
 
 
 def _model_info(source: ModelSource, device: str, dtype: str, dtype_note: str, report: SpeedReport,
