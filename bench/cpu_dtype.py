@@ -10,18 +10,16 @@ The transformer is Z-Image's architecture (bench/configs/transformer.json: dim 3
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from bench.gpu import CONFIG_DIR
-from bench.report import cpu_model, versions, write_report
+from bench.report import cpu_model, load_average, scaled_down_args, versions, write_report
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 CPU_FLAGS = ("avx512_bf16", "amx_bf16", "avx512f", "avx2")
@@ -65,16 +63,11 @@ def measure(layers: int, runs: int, smoke: bool, side: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--layers", type=int, default=1)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--smoke", action="store_true", help="the tiny transformer at 256x256: checks the script")
-    args = parser.parse_args(argv)
+    args = scaled_down_args(__doc__, argv, layers=1, runs=3, smoke="the tiny transformer at 256x256: checks the script")
     side = 256 if args.smoke else 1024
     medians = measure(args.layers, args.runs, args.smoke, side)
     ratio = medians["bfloat16"] / medians["float32"]
-    load = Path("/proc/loadavg").read_text().split()[:3]
+    load = load_average()
     lines = [f"# One transformer pass at {side}x{side}, {args.layers} main block(s) + 2 refiners, CPU "
              f"(median of {args.runs}; load {' '.join(load)})", "",
              f"{cpu_model()}, {torch.get_num_threads()} threads, flags: {', '.join(cpu_flags()) or 'none of interest'}",

@@ -13,18 +13,16 @@ Runs of the three ways alternate, so a busy neighbour slows all of them alike.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
 from bench.gpu import CONFIG_DIR, PROMPT, build_pipeline
-from bench.report import cpu_model, versions, write_report
+from bench.report import cpu_model, load_average, scaled_down_args, versions, write_report
 from zimage import prompt_cache
 from zimage.tiny import CONFIGS as TINY_CONFIGS
 
@@ -68,15 +66,10 @@ def measure(pipe: Any, runs: int) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--smoke", action="store_true", help="the tiny text encoder: checks the script, times nothing")
-    args = parser.parse_args(argv)
+    args = scaled_down_args(__doc__, argv, layers=4, runs=5, smoke="the tiny text encoder: checks the script, times nothing")
     pipe = text_encoder_pipeline(args.layers, args.smoke)
     rows = measure(pipe, args.runs)
-    load = Path("/proc/loadavg").read_text().split()[:3]
+    load = load_average()
     width = "the tiny model's width (smoke run)" if args.smoke else "Qwen3-4B width"
     lines = [f"# Prompt encoding, {width}, {args.layers} of 36 layers, float32, CPU "
              f"(median of {args.runs}; load {' '.join(load)})", "",

@@ -3,6 +3,7 @@ the figures, STEM.md with the table, also printed)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 from importlib import metadata
@@ -34,3 +35,20 @@ def write_report(report: dict[str, Any], markdown: str, out: Path, stem: str) ->
     (out / f"{stem}.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (out / f"{stem}.md").write_text(markdown, encoding="utf-8")
     print(markdown)
+
+
+def load_average() -> list[str]:
+    """The 1, 5 and 15 minute load averages: the context of every CPU timing on a shared machine."""
+    loadavg = Path("/proc/loadavg")
+    return loadavg.read_text().split()[:3] if loadavg.exists() else []
+
+
+def scaled_down_args(doc: str, argv: list[str] | None, layers: int, runs: int, smoke: str) -> argparse.Namespace:
+    """--out, --layers, --runs and --smoke: the options of the benchmarks that run the real width with fewer
+    layers on the CPU (bench.prompt, bench.cpu_dtype)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--layers", type=int, default=layers)
+    parser.add_argument("--runs", type=int, default=runs)
+    parser.add_argument("--smoke", action="store_true", help=smoke)
+    return parser.parse_args(argv)
