@@ -70,10 +70,10 @@ def test_concurrent_first_calls_load_once(monkeypatch):
     calls = []
     real = engine_module.load_model
 
-    def slow_load(settings):
+    def slow_load(settings, report_stage):
         calls.append(1)
         time.sleep(0.3)
-        return real(settings)
+        return real(settings, report_stage)
 
     monkeypatch.setattr(engine_module, "load_model", slow_load)
     engine = Engine(Settings.from_env().with_overrides(model="tiny", warmup="off"))
@@ -91,11 +91,11 @@ def test_failed_load_is_reported_and_retried(monkeypatch):
     attempts = []
     real = engine_module.load_model
 
-    def flaky(settings):
+    def flaky(settings, report_stage):
         attempts.append(1)
         if len(attempts) == 1:
             raise RuntimeError("disk unplugged")
-        return real(settings)
+        return real(settings, report_stage)
 
     monkeypatch.setattr(engine_module, "load_model", flaky)
     engine = Engine(Settings.from_env().with_overrides(model="tiny", warmup="off"))

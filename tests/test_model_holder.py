@@ -16,7 +16,7 @@ def failing_once(error: Exception):
     """A build that raises `error` on its first call and succeeds after."""
     calls: list[int] = []
 
-    def build() -> LoadedModel:
+    def build(report_stage) -> LoadedModel:
         calls.append(1)
         if len(calls) == 1:
             raise error
@@ -26,7 +26,7 @@ def failing_once(error: Exception):
 
 
 def test_status_goes_from_loading_to_ready_with_the_model_facts():
-    holder = ModelHolder(lambda: READY, expects_tiny=True)
+    holder = ModelHolder(lambda report_stage: READY, expects_tiny=True)
     assert holder.status().state == "loading" and holder.status().is_tiny
     assert holder.load() is READY and holder.loaded is READY
     assert holder.status().state == "ready" and holder.status().info == READY.info

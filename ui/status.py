@@ -19,7 +19,16 @@ def status_line(status: ModelStatus, lang: str) -> str:
         return i18n.text("model_ready", lang, **facts)
     if status.state == "failed":
         return i18n.text("model_failed", lang, reason=html.escape(status.error))
+    if status.stage:
+        return i18n.text(f"model_loading_{status.stage}", lang, elapsed=elapsed(status.stage_seconds, lang))
     return i18n.text("model_loading", lang)
+
+
+def elapsed(seconds: float, lang: str) -> str:
+    """Seconds up to a minute and a half ("45 s"), then whole minutes: a stage lasts from seconds to an hour."""
+    if seconds < 90:
+        return i18n.text("elapsed_seconds", lang, n=int(seconds))
+    return i18n.text("elapsed_minutes", lang, n=round(seconds / 60))
 
 
 def tiny_banner(status: ModelStatus, lang: str) -> dict[str, Any]:

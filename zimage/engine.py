@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Iterator
+from typing import Callable, Iterator
 
 from PIL import Image
 
@@ -40,10 +40,10 @@ class Engine:
         self._model = ModelHolder(self._build, expects_tiny=settings.model == "tiny", retry_hint=retry_hint)
         self._runs = ScreenedRuns(settings, run_lock, self._model.load)
 
-    def _build(self) -> LoadedModel:
+    def _build(self, report_stage: Callable[[str], None]) -> LoadedModel:
         self._tools.prepare_safety()
         # `load_model` is looked up here at call time, so tests can stand in for it on this module.
-        return self._tools.attach(load_model(self.settings))
+        return self._tools.attach(load_model(self.settings, report_stage))
 
     @property
     def loaded(self) -> LoadedModel | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Callable
 
 from .devices import free_memory
@@ -17,14 +18,16 @@ log = logging.getLogger(__name__)
 class ModelHolder:
     """Holds what `build` returns once it has worked; until then, whether it is loading or why it failed."""
 
-    def __init__(self, build: Callable[[], LoadedModel], expects_tiny: bool, retry_hint: bool = True) -> None:
-        self._build = build
+    def __init__(self, build: Callable[[Callable[[str], None]], LoadedModel], expects_tiny: bool,
+                 retry_hint: bool = True) -> None:
+        self._build = build  # given `report_stage`, to say how far it has got
         self._expects_tiny = expects_tiny
         # The app retries a failed load on the next request; a one-shot CLI run does not, so it says nothing of it.
         self.retry_hint = retry_hint
         self._lock = threading.Lock()
         self._loaded: LoadedModel | None = None
         self._last_error = ""
+        self._stage: tuple[str, float] = ("", 0.0)  # the stage a load is in, and when it began (monotonic)
 
     @property
     def loaded(self) -> LoadedModel | None:
@@ -37,7 +40,13 @@ class ModelHolder:
             return ModelStatus("ready", self._loaded.info)
         if self._last_error:
             return ModelStatus("failed", error=self._last_error, expects_tiny=self._expects_tiny)
-        return ModelStatus("loading", expects_tiny=self._expects_tiny)
+        stage, since = self._stage
+        return ModelStatus("loading", expects_tiny=self._expects_tiny, stage=stage,
+                           stage_seconds=time.monotonic() - since if stage else 0.0)
+
+    def report_stage(self, stage: str) -> None:
+        """Called by the build as it moves on (downloading, loading, speed options), for the status line."""
+        self._stage = (stage, time.monotonic())
 
     def start(self) -> None:
         """Begin loading in a background thread."""
@@ -59,8 +68,9 @@ class ModelHolder:
         return self._loaded
 
     def _build_once(self) -> LoadedModel:
+        self._stage = ("", 0.0)
         try:
-            loaded = self._build()
+            loaded = self._build(self.report_stage)
         except ZImageError as error:  # a missing folder, a bad hub id: the reason is already clear
             self._last_error = str(error).rstrip(".")
             raise self._load_failed() from error

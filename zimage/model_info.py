@@ -46,6 +46,8 @@ class ModelStatus:
     info: ModelInfo | None = None
     error: str = ""
     expects_tiny: bool = False  # before loading finishes: whether the settings ask for the tiny model
+    stage: str = ""  # while loading: one of zimage.model_loader.STAGES, once the load has got that far
+    stage_seconds: float = 0.0  # how long the current stage has lasted
 
     @property
     def is_tiny(self) -> bool:

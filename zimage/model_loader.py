@@ -6,7 +6,8 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 from .config import Settings
 from .devices import pick_device, pick_dtype
@@ -41,8 +42,16 @@ def lora_library(settings: Settings) -> LoraLibrary:
     return library_for(settings.lora_dir, settings.lora_hub)
 
 
-def load_model(settings: Settings) -> LoadedModel:
-    """Load the pipeline these settings name, with its LoRA slot and speed levers; slow, so call it once."""
+# How far a load has got, for the status line: the weights coming from the hub (the first run of a hub model; the
+# download, 33 GB for Z-Image-Turbo, is followed by the load in the same call), read from disk, then placed and
+# sped up (memory mode, compile, fp8, warm-up: a minute or more with compile).
+DOWNLOAD, LOAD, SPEED = "download", "load", "speed"
+STAGES = (DOWNLOAD, LOAD, SPEED)
+
+
+def load_model(settings: Settings, report_stage: Callable[[str], None] = lambda stage: None) -> LoadedModel:
+    """Load the pipeline these settings name, with its LoRA slot and speed levers; slow, so call it once.
+    `report_stage` hears each of STAGES as the load reaches it."""
     # Heavy imports happen here, so the UI can serve its page before torch and diffusers are loaded.
     import torch
 
@@ -54,6 +63,7 @@ def load_model(settings: Settings) -> LoadedModel:
     choice = _dtype_choice(source, device, settings.dtype)
     dtype = pick_dtype(device, choice.dtype)
     log.info("Loading %s (%s) on %s in %s", source.model_id, source.location, device, dtype)
+    report_stage(LOAD if Path(source.location).is_dir() else DOWNLOAD)
     # The text encoder loads as the causal LM it is stored as, so the enhancer and safety filter can use it.
     pipe = load_pipeline(source.location, dtype)
     if source.is_tiny and device == "cpu" and not os.environ.get("OMP_NUM_THREADS"):
@@ -64,6 +74,7 @@ def load_model(settings: Settings) -> LoadedModel:
     # the memory mode, which then treat the slot's layers like the rest), so switching never recompiles.
     adapters = LoraAdapters(pipe, lora_library(settings), hotswap=settings.compile)
     adapters.prime()
+    report_stage(SPEED)
     report = speed.apply(pipe, settings, device)
     info = _model_info(source, device, str(dtype).removeprefix("torch."), choice.note, report,
                        load_seconds=round(time.perf_counter() - started, 2),
