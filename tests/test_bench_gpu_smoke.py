@@ -122,3 +122,34 @@ def test_budget_guard_keeps_room_for_required_variants():
     assert bench.budget_problem(settings, required, now) is None
     assert "time budget" in bench.budget_problem(settings, optional, now)  # would squeeze out compile and fp8
     assert bench.budget_problem(_gpu_settings(bench, budget_s=2000.0), optional, now) is None
+
+
+def test_fp8_rows_run_last_because_quantization_cannot_be_undone():
+    bench = _load_bench()
+    fp8 = [variant.fp8 for variant in bench.VARIANTS]
+    assert True in fp8 and fp8 == sorted(fp8), "every row after the first fp8 row must be an fp8 row"
+    names = [variant.name for variant in bench.VARIANTS]
+    assert names.index("compile") < names.index("compile-complex-rope") < names.index("fp8-compile")
+
+
+def test_a_row_after_fp8_quantization_is_skipped_not_measured_on_fp8_weights():
+    from types import SimpleNamespace
+
+    import pytest
+    import torch
+
+    bench = _load_bench()
+    settings = bench.Settings(True, torch.device("cpu"), torch.float32, 256, 256, 2, (1,), 1, 50.0, 0.05)
+    quantized = SimpleNamespace(transformer=SimpleNamespace(_zimage_fp8=True))
+    with pytest.raises(bench.Skip, match="fp8, which cannot be undone"):
+        bench.prepare(quantized, settings, bench.VARIANTS[0])
+
+
+def test_a_variants_inductor_settings_do_not_leak_into_the_next():
+    import torch._inductor.config as inductor_config
+
+    bench = _load_bench()
+    before = inductor_config.coordinate_descent_tuning
+    with bench.inductor_settings_kept():
+        inductor_config.coordinate_descent_tuning = not before
+    assert inductor_config.coordinate_descent_tuning == before

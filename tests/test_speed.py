@@ -145,6 +145,26 @@ def test_fp8_is_false_on_cpu(pipe, caplog):
     assert all(type(p) is torch.nn.Parameter for p in pipe.transformer.parameters())  # untouched
 
 
+def test_fp8_says_where_it_tunes_inductor_and_marks_the_transformer(pipe, monkeypatch):
+    """torchao's quantize_ would switch on inductor's coordinate-descent tuning process-wide by itself; the app asks
+    it not to and switches it on in its own named step, and marks the transformer, which cannot be unquantized."""
+    import torch._inductor.config as inductor_config
+    import torchao.quantization
+
+    seen = []
+    monkeypatch.setattr(speed, "fp8_unavailable_reason", lambda: None)
+    monkeypatch.setattr(torchao.quantization, "quantize_", lambda model, config, filter_fn: seen.append(config))
+    saved = inductor_config.save_config()
+    try:
+        inductor_config.coordinate_descent_tuning = False
+        assert not speed.is_fp8(pipe.transformer)
+        assert speed.quantize_fp8(pipe.transformer) is True
+        assert [config.set_inductor_config for config in seen] == [False]
+        assert speed.is_fp8(pipe.transformer) and inductor_config.coordinate_descent_tuning is True
+    finally:
+        inductor_config.load_config(saved)
+
+
 def test_fp8_leaves_modulation_and_small_linears_in_bf16():
     big = torch.nn.Linear(3840, 10240)
     assert speed.fp8_filter(big, "layers.3.feed_forward.w1")

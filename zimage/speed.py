@@ -171,13 +171,30 @@ def quantize_fp8(transformer: Any) -> bool:
     try:
         from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, quantize_
 
-        quantize_(transformer, Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()),
-                  filter_fn=fp8_filter)
+        config = Float8DynamicActivationFloat8WeightConfig(granularity=PerRow(), set_inductor_config=False)
+        quantize_(transformer, config, filter_fn=fp8_filter)
     except Exception as exc:  # noqa: BLE001 - old torchao lacks the config; errors vary by version
         log.warning("fp8 quantization failed: %s", exc)
         return False
+    transformer._zimage_fp8 = True
+    tune_inductor_for_fp8()
     log.info("Quantized the transformer's large linear layers to fp8 (per-row scales) with torchao.")
     return True
+
+
+def is_fp8(transformer: Any) -> bool:
+    """Whether `quantize_fp8` has run on this transformer (it cannot be undone)."""
+    return bool(getattr(transformer, "_zimage_fp8", False))
+
+
+def tune_inductor_for_fp8() -> None:
+    """torchao's recommended inductor settings for quantized models: coordinate-descent tuning of the generated
+    kernels. torchao's `quantize_` would set them by itself; they are process-wide and outlive the call (every
+    later compile tunes too), so they are set here, where it is said: with them the H200's fp8 warm-up took 169 s
+    (docs/benchmarks.md)."""
+    from torchao.quantization.utils import recommended_inductor_config_setter
+
+    recommended_inductor_config_setter()
 
 
 def fp8_unavailable_reason() -> str | None:
