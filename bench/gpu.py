@@ -83,7 +83,9 @@ VARIANTS = (
     Variant("compile-complex-rope", attention="auto", compile=True, complex_rope=True, required=False, est_s=60.0),
     Variant("cudagraphs", attention="auto", compile=True, compile_mode="reduce-overhead", required=False,
             quick=False, est_s=75.0),
-    Variant("fp8-compile", attention="auto", compile=True, fp8=True, est_s=75.0),
+    # est_s: the H200's fp8 warm-up alone took 169 s (inductor's coordinate-descent tuning), so the guard must
+    # keep that much room for it.
+    Variant("fp8-compile", attention="auto", compile=True, fp8=True, est_s=200.0),
 )
 
 # The issue's targets: H100 or H200, 1024x1024, 8 steps, warm, batch 1, end to end. `ratio_to` compares the

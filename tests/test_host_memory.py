@@ -13,7 +13,7 @@ import torch
 from zimage import host_memory
 from zimage.config import HUB_MODEL_ID, Settings
 from zimage.engine import Engine
-from zimage.host_memory import GIB, HUB_MODEL_PARAMETERS, cpu_dtype, needed_bytes
+from zimage.host_memory import FAST_BFLOAT16, FLOAT32_TOO_BIG, GIB, HUB_MODEL_PARAMETERS, cpu_dtype, needed_bytes
 from zimage.model_info import ModelStatus
 from zimage.request import GenerationRequest
 from zimage.tiny import TINY_VERSION
@@ -52,14 +52,13 @@ def test_the_official_count_is_the_real_architectures():
     assert unique_parameters(*models) == OFFICIAL
 
 
-@pytest.mark.parametrize("available_gib, dtype, noted", [(64, "float32", False), (32, "bfloat16", True),
-                                                         (16, "bfloat16", True)])
-def test_auto_picks_float32_only_where_it_fits(available_gib, dtype, noted):
+@pytest.mark.parametrize("available_gib, dtype, reason", [(64, "float32", ""), (32, "bfloat16", FLOAT32_TOO_BIG),
+                                                          (16, "bfloat16", FLOAT32_TOO_BIG)])
+def test_auto_picks_float32_only_where_it_fits(available_gib, dtype, reason):
     choice = cpu_dtype("auto", OFFICIAL, available_gib * GIB)
-    assert choice.dtype == dtype
-    assert bool(choice.note) == noted
-    if noted:
-        assert choice.note == f"float32 would need 42.2 GiB of memory, {available_gib:.1f} GiB available"
+    assert (choice.dtype, choice.reason) == (dtype, reason)
+    if reason:
+        assert (choice.float32_needs_gib, choice.available_gib) == (42.2, available_gib)
 
 
 def test_a_model_that_fits_nowhere_loads_in_bfloat16_with_a_warning(caplog):
@@ -71,7 +70,7 @@ def test_a_model_that_fits_nowhere_loads_in_bfloat16_with_a_warning(caplog):
 def test_an_explicit_dtype_is_kept_and_warned_about(caplog):
     with caplog.at_level(logging.WARNING, logger="zimage.host_memory"):
         choice = cpu_dtype("float32", OFFICIAL, 32 * GIB)
-    assert choice.dtype == "float32" and choice.note == ""
+    assert choice.dtype == "float32" and choice.reason == ""
     assert "42.2 GiB of memory in float32" in caplog.text
 
 
@@ -94,23 +93,58 @@ def test_a_short_machine_runs_the_model_in_bfloat16_and_says_so(monkeypatch):
     monkeypatch.setattr("zimage.model_loader.available_bytes", lambda: room)
     engine = Engine(Settings.from_env().with_overrides(model="tiny", warmup="off"))
     loaded = engine.load()
-    assert loaded.info.dtype == "bfloat16" and "float32 would need" in loaded.info.dtype_note
+    assert loaded.info.dtype == "bfloat16" and loaded.info.dtype_reason == FLOAT32_TOO_BIG
     assert loaded.pipe.transformer.dtype == torch.bfloat16 and loaded.pipe.text_encoder.dtype == torch.bfloat16
     image = engine.generate(GenerationRequest("a red fox", width=256, height=256, seed=1, count=1, steps=2))[0].image
     assert image.size == (256, 256) and np.asarray(image).std() > 0
-    line = status_line(ModelStatus("ready", loaded.info), "en")
-    assert "bfloat16 (float32 would need" in line
+    needs, room = loaded.info.float32_needs_gib, loaded.info.available_gib
+    assert f"bfloat16 (float32 would need {needs} GiB of memory, {room} GiB available)" in \
+        status_line(ModelStatus("ready", loaded.info), "en")
+    assert f"bfloat16 (float32 需要 {needs} GiB 内存，可用 {room} GiB)" in status_line(ModelStatus("ready", loaded.info), "zh")
 
 
 def test_a_cpu_with_bfloat16_instructions_gets_bfloat16_even_with_room_for_float32():
     choice = cpu_dtype("auto", OFFICIAL, 256 * GIB, fast_bfloat16=True)
-    assert choice.dtype == "bfloat16" and "bfloat16 instructions" in choice.note
+    assert (choice.dtype, choice.reason) == ("bfloat16", FAST_BFLOAT16)
     assert cpu_dtype("float32", OFFICIAL, 256 * GIB, fast_bfloat16=True).dtype == "float32"
 
 
 def test_the_bfloat16_check_agrees_with_the_cpu_flags():
     flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")).split()
-    assert host_memory.has_fast_bfloat16() == ("avx512_bf16" in flags or "amx_tile" in flags)
+    if "avx512_bf16" in flags:  # needs no permission from the kernel, unlike AMX tiles
+        assert host_memory.has_fast_bfloat16()
+    elif "amx_tile" not in flags:
+        assert not host_memory.has_fast_bfloat16()
+
+
+def test_a_container_limit_caps_the_memory_the_host_shows(tmp_path):
+    limit, usage = tmp_path / "memory.max", tmp_path / "memory.current"
+    limit.write_text(f"{32 * GIB}\n")
+    usage.write_text(f"{2 * GIB}\n")
+    assert host_memory._cgroup_room(((limit, usage),)) == 30 * GIB
+    limit.write_text("max\n")
+    assert host_memory._cgroup_room(((limit, usage),)) is None
+    assert host_memory._cgroup_room(((tmp_path / "none", usage), (limit, usage))) is None
+
+
+def test_available_memory_is_the_smaller_of_the_host_and_the_container(monkeypatch):
+    monkeypatch.setattr(host_memory, "_meminfo_available", lambda: 120 * GIB)
+    monkeypatch.setattr(host_memory, "_cgroup_room", lambda: 30 * GIB)
+    assert host_memory.available_bytes() == 30 * GIB
+    monkeypatch.setattr(host_memory, "_cgroup_room", lambda: None)
+    assert host_memory.available_bytes() == 120 * GIB
+
+
+def test_variant_weight_files_beside_the_default_ones_are_not_counted_twice(tmp_path):
+    from safetensors.torch import save_file
+
+    folder = tmp_path / "transformer"
+    folder.mkdir()
+    save_file({"w": torch.zeros(10, 10)}, str(folder / "diffusion_pytorch_model.safetensors"))
+    save_file({"w": torch.zeros(10, 10, dtype=torch.float16)}, str(folder / "diffusion_pytorch_model.fp16.safetensors"))
+    assert host_memory.parameter_count(tmp_path, "local") == 100
+    (folder / "diffusion_pytorch_model.safetensors").unlink()
+    assert host_memory.parameter_count(tmp_path, "local") == 100, "only a variant: that one counts"
 
 
 @pytest.mark.parametrize("is_tiny, dtype", [(False, "bfloat16"), (True, "float32")])

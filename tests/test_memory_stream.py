@@ -86,8 +86,9 @@ def test_stream_hooks_every_text_encoder_layer_and_nothing_else(pipe):
     assert pipe._execution_device == torch.device("cpu")
 
 
-def test_stream_on_cuda_asks_diffusers_for_pinned_streams():
+def test_stream_on_cuda_asks_diffusers_for_pinned_streams(monkeypatch):
     calls = []
+    monkeypatch.setattr(memory, "_remove_hooks", lambda module, names: calls.append(("remove", names)))
 
     class FakeModule:
         def to(self, device):
@@ -104,9 +105,10 @@ def test_stream_on_cuda_asks_diffusers_for_pinned_streams():
             calls.append(("encode_prompt", str(device)))
 
     memory.place(FakePipe(), "stream", "cuda")
-    assert calls[0] == ("text_encoder.to", "cpu") and calls[3] == "tiling"
+    assert calls[0] == ("text_encoder.to", "cpu") and calls[4] == "tiling"
     # The first call after hooking fixes diffusers' prefetch order: a prompt encode, which leaves the LM head out.
     assert calls[2] == ("encode_prompt", "cuda")
+    assert calls[3] == ("remove", ("layer_execution_tracker",)), "the untraced head's tracker would grow forever"
     options = calls[1]
     assert options["onload_device"] == torch.device("cuda") and options["offload_device"] == torch.device("cpu")
     assert options["offload_type"] == "leaf_level"
@@ -242,5 +244,20 @@ def test_stream_on_cuda_matches_full_placement():
             streamed, _ = pipeline.encode_prompt("a red fox", device="cuda", do_classifier_free_guidance=False)
         torch.testing.assert_close(streamed[0], full[0])
     assert head == []
+    trackers = [name for name, module in pipeline.text_encoder.named_modules()
+                if "layer_execution_tracker" in getattr(getattr(module, "_diffusers_hook", None), "hooks", {})]
+    assert trackers == [], "a tracker left on a layer records every later call into a list nothing reads"
     weights = list(pipeline.text_encoder.parameters())
     assert all(not w.is_cuda and w.is_pinned() for w in weights)  # back in pinned CPU memory between calls
+
+
+def test_removing_a_hook_by_name_reaches_every_layer(pipe):
+    from diffusers.hooks import HookRegistry, ModelHook
+
+    for module in (pipe.text_encoder.lm_head, pipe.text_encoder.model.norm):
+        HookRegistry.check_if_exists_or_initialize(module).register_hook(ModelHook(), "layer_execution_tracker")
+    memory._remove_hooks(pipe.text_encoder, ("layer_execution_tracker",))
+    left = [name for name, module in pipe.text_encoder.named_modules()
+            if "layer_execution_tracker" in getattr(getattr(module, "_diffusers_hook", None), "hooks", {})]
+    assert left == []
+    assert pipe.text_encoder.lm_head(torch.zeros(1, pipe.text_encoder.config.hidden_size)).shape[-1] > 0

@@ -48,3 +48,22 @@ def test_a_one_shot_run_promises_no_retry_and_keeps_a_clear_reason_as_is():
         holder.load()
     assert caught.value.code == "model_load_once" and "retried" not in str(caught.value)
     assert holder.status().error == "No such folder"
+
+
+def test_a_retry_shows_its_progress_instead_of_the_last_failure():
+    seen = []
+
+    def build(report_stage) -> LoadedModel:
+        if not seen:
+            seen.append("failed")
+            raise RuntimeError("network blip")
+        report_stage("download")
+        seen.append(holder.status())
+        return READY
+
+    holder = ModelHolder(build, expects_tiny=False)
+    with pytest.raises(ModelLoadError):
+        holder.load()
+    assert holder.status().state == "failed"
+    holder.load()
+    assert (seen[1].state, seen[1].stage, seen[1].error) == ("loading", "download", "")

@@ -14,8 +14,10 @@ from zimage.model_info import ModelStatus
 def status_line(status: ModelStatus, lang: str) -> str:
     if status.info is not None:
         facts = status.info.to_dict()
-        if status.info.dtype_note:
-            facts["dtype"] = f"{status.info.dtype} ({status.info.dtype_note})"
+        if status.info.dtype_reason:
+            why = i18n.text(f"dtype_{status.info.dtype_reason}", lang, needed=status.info.float32_needs_gib,
+                            available=status.info.available_gib)
+            facts["dtype"] = f"{status.info.dtype} ({why})"
         return i18n.text("model_ready", lang, **facts)
     if status.state == "failed":
         return i18n.text("model_failed", lang, reason=html.escape(status.error))

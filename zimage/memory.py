@@ -191,6 +191,18 @@ def stream_text_encoder(pipe: Any, device: torch.device) -> None:
     if streams:
         with torch.inference_mode():
             pipe.encode_prompt("", device=device, do_classifier_free_guidance=False)
+        # diffusers drops its layer trackers only from the layers that ran; the head's would then record every
+        # later decode step into a list nothing reads, growing for the life of the process.
+        _remove_hooks(pipe.text_encoder, ("layer_execution_tracker",))
+
+
+def _remove_hooks(module: torch.nn.Module, names: tuple[str, ...]) -> None:
+    """Remove diffusers hooks of these names from `module` and every submodule."""
+    from diffusers.hooks import HookRegistry
+
+    registry = HookRegistry.check_if_exists_or_initialize(module)
+    for name in names:
+        registry.remove_hook(name, recurse=True)
 
 
 def is_streamed(module: torch.nn.Module) -> bool:
@@ -203,8 +215,4 @@ def is_streamed(module: torch.nn.Module) -> bool:
 def unstream(module: torch.nn.Module) -> None:
     """Remove group offloading hooks from `module` (benchmarks switch modes on one pipeline); its weights stay on
     the CPU, in the pinned copies."""
-    from diffusers.hooks import HookRegistry
-
-    registry = HookRegistry.check_if_exists_or_initialize(module)
-    for name in ("group_offloading", "layer_execution_tracker", "lazy_prefetch_group_offloading"):
-        registry.remove_hook(name, recurse=True)
+    _remove_hooks(module, ("group_offloading", "layer_execution_tracker", "lazy_prefetch_group_offloading"))

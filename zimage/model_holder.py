@@ -68,7 +68,8 @@ class ModelHolder:
         return self._loaded
 
     def _build_once(self) -> LoadedModel:
-        self._stage = ("", 0.0)
+        # A retry shows its own progress, not the last attempt's failure; a new failure puts the reason back.
+        self._stage, self._last_error = ("", 0.0), ""
         try:
             loaded = self._build(self.report_stage)
         except ZImageError as error:  # a missing folder, a bad hub id: the reason is already clear

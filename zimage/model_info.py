@@ -16,7 +16,10 @@ class ModelInfo:
     fallback_reason: str = ""
     device: str = "cpu"
     dtype: str = "float32"
-    dtype_note: str = ""  # why the dtype is not the device's usual one (a CPU without room for float32)
+    # Why the dtype is not the device's usual one (zimage.host_memory): "" or a reason with its figures.
+    dtype_reason: str = ""
+    float32_needs_gib: float = 0.0
+    available_gib: float = 0.0
     memory_mode: str = "full"
     attention: str = "native"
     compiled: bool = False

@@ -76,7 +76,7 @@ def load_model(settings: Settings, report_stage: Callable[[str], None] = lambda 
     adapters.prime()
     report_stage(SPEED)
     report = speed.apply(pipe, settings, device)
-    info = _model_info(source, device, str(dtype).removeprefix("torch."), choice.note, report,
+    info = _model_info(source, device, str(dtype).removeprefix("torch."), choice, report,
                        load_seconds=round(time.perf_counter() - started, 2),
                        model_hash=short_hash(local_folder(source), settings.cache_dir))
     log.info("Model ready in %.1f s: %s", info.load_seconds, info)
@@ -94,11 +94,12 @@ def _dtype_choice(source: ModelSource, device: str, requested: str) -> DtypeChoi
                      fast_bfloat16=has_fast_bfloat16() and not source.is_tiny)
 
 
-def _model_info(source: ModelSource, device: str, dtype: str, dtype_note: str, report: SpeedReport,
+def _model_info(source: ModelSource, device: str, dtype: str, choice: DtypeChoice, report: SpeedReport,
                 load_seconds: float, model_hash: str) -> ModelInfo:
     return ModelInfo(
         model_id=source.model_id, revision=source.revision, is_tiny=source.is_tiny,
-        fallback_reason=source.fallback_reason, device=device, dtype=dtype, dtype_note=dtype_note,
+        fallback_reason=source.fallback_reason, device=device, dtype=dtype, dtype_reason=choice.reason,
+        float32_needs_gib=choice.float32_needs_gib, available_gib=choice.available_gib,
         memory_mode=report.memory_mode, attention=report.attention, compiled=report.compiled, fp8=report.fp8,
         aoti=report.aoti, speed=report.summary(), load_seconds=load_seconds, model_hash=model_hash,
     )
