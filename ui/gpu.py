@@ -47,6 +47,15 @@ def encode_error(error: ZImageError) -> gr.Error:
     return gr.Error(_MARK + json.dumps(payload, default=str), print_exception=False)
 
 
+def worker_error(error: Exception, otherwise: ZImageError) -> gr.Error:
+    """What a GPU function raises for `error`: our own error as it is, anything else as `otherwise` (logged in
+    full here). spaces would turn any other exception into a bare "ZeroGPU worker error"."""
+    if isinstance(error, ZImageError):
+        return encode_error(error)
+    log.error("Failed in the GPU worker", exc_info=error)
+    return encode_error(otherwise)
+
+
 def decode_error(error: gr.Error) -> ZImageError | None:
     """The domain error a worker sent, or None for a gr.Error of spaces' own (quota, aborted task)."""
     text = str(getattr(error, "message", "") or "")
@@ -75,12 +84,10 @@ class ZeroGPURunner:
                 if source is not None:
                     return engine.edit(request, source, mask, progress, cancel)
                 return engine.generate(request, progress, cancel)
-            except ZImageError as error:
-                raise encode_error(error) from None
-            except Exception as error:  # noqa: BLE001 - logged here; the user gets one line
-                log.exception("Generation failed in the GPU worker")
-                raise encode_error(GenerationError(f"Generation failed ({type(error).__name__}). Please try again.",
-                                                   code="generation", reason=type(error).__name__)) from None
+            except Exception as error:  # noqa: BLE001 - every failure crosses back as our own gr.Error
+                raise worker_error(error, GenerationError(f"Generation failed ({type(error).__name__}). Please "
+                                                          "try again.", code="generation",
+                                                          reason=type(error).__name__)) from None
 
         self._gpu_generate = gpu_generate
 
@@ -90,8 +97,9 @@ class ZeroGPURunner:
         def gpu_enhance(idea: str, seed: int, cancel: CancelToken | None) -> Iterator[Enhanced]:
             try:
                 yield from engine.enhance(idea, seed, cancel)
-            except ZImageError as error:
-                raise encode_error(error) from None
+            except Exception as error:  # noqa: BLE001 - out of memory while decoding, say: one translated line
+                raise worker_error(error, EnhanceError("The prompt enhancer could not write a prompt; your idea "
+                                                       "was left as it is.", code="enhance_failed")) from None
 
         self._gpu_enhance = gpu_enhance
 
@@ -108,6 +116,7 @@ class ZeroGPURunner:
         return self._call(request, progress, cancel, source, mask)
 
     def _call(self, *args: object) -> list[GeneratedImage]:
+        self._load_here()
         try:
             return self._gpu_generate(*args)
         except gr.Error as error:
@@ -120,6 +129,7 @@ class ZeroGPURunner:
         if not self.engine.uses_local_enhancer():
             yield from self.engine.enhance(idea, seed, cancel)  # an API call needs no GPU
             return
+        self._load_here()
         try:
             yield from self._gpu_enhance(idea, seed, cancel)
         except gr.Error as error:
@@ -135,9 +145,16 @@ class ZeroGPURunner:
         # The weights must be in the main process before workers fork from it, so load now, not in the background.
         _quiet_progress_bars()
         try:
-            self.engine.load().pipe.set_progress_bar_config(disable=True)
+            self._load_here()
         except ZImageError as error:
             log.error("Model load failed: %s", error)
+
+    def _load_here(self) -> None:
+        """Load in the main process, where spaces packs the weights for its workers. After a failed load at boot,
+        the retry happens here, before a GPU call: inside one, a 33 GB load would outlast the GPU time asked for,
+        and fail again at every request. A failure is the translated ModelLoadError."""
+        if self.engine.loaded is None:
+            self.engine.load().pipe.set_progress_bar_config(disable=True)
 
 
 def _quiet_progress_bars() -> None:

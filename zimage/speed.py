@@ -138,20 +138,50 @@ def compile_unavailable_reason() -> str | None:
 
 
 def load_aoti_blocks(transformer: Any, repo_id: str = AOTI_REPO, variant: str | None = AOTI_VARIANT) -> str:
-    """Swap the repeated blocks for Hugging Face's ahead-of-time compiled ones; return "" or why not.
+    """Swap the 30 main blocks for Hugging Face's ahead-of-time compiled ones; return "" or why not.
 
     ZeroGPU cannot run torch.compile, but it can run AoTInductor packages (`spaces.aoti_blocks_load`, which
-    downloads them from the Hub and loads their attention kernels). Any failure leaves the eager blocks.
+    downloads them from the Hub and loads their attention kernels through `kernels`). Only `transformer.layers`,
+    as the official Space does: the refiners are the same class, but the context refiner has no modulation, so
+    the compiled block's weights do not fit it. spaces loads a package lazily, at a block's first call in the GPU
+    worker, so `_eager_if_aoti_fails` guards that call too. Any failure leaves the eager blocks.
     """
     try:
         import spaces
 
-        spaces.aoti_blocks_load(transformer, repo_id, variant=variant)
+        layers = transformer.layers
+        layers._repeated_blocks = list(transformer._repeated_blocks)
+        spaces.aoti_blocks_load(layers, repo_id, variant=variant)
     except Exception as exc:  # noqa: BLE001 - no Hub access, no matching build: eager still works
         text = str(exc).strip().splitlines()
         return f"{type(exc).__name__}: {text[0][:200] if text else ''}"
+    _eager_if_aoti_fails(transformer.layers)
     log.info("Loaded ahead-of-time compiled blocks from %s (variant %s).", repo_id, variant)
     return ""
+
+
+def _eager_if_aoti_fails(blocks: Any) -> None:
+    """Wrap each compiled block's call: if one fails (a package that does not fit these weights, a kernel missing
+    on this GPU), every block goes back to its eager forward and the call is rerun eagerly, so the request still
+    gets its image and the next ones never try the compiled blocks again."""
+    patched = [block for block in blocks if "forward" in vars(block)]
+
+    def back_to_eager() -> None:
+        for block in patched:
+            vars(block).pop("forward", None)
+
+    for block in patched:
+        compiled = vars(block)["forward"]
+
+        def guarded(*args: Any, _block: Any = block, _compiled: Any = compiled, **kwargs: Any) -> Any:
+            try:
+                return _compiled(*args, **kwargs)
+            except Exception:  # noqa: BLE001 - logged in full; eager gives the same result
+                log.exception("Ahead-of-time compiled block failed; all blocks run eagerly from now on")
+                back_to_eager()
+                return type(_block).forward(_block, *args, **kwargs)
+
+        block.forward = guarded
 
 
 # --- fp8 weights -------------------------------------------------------------------------------------------
@@ -288,7 +318,7 @@ def apply(pipe: Any, settings: Any, device: str | torch.device) -> SpeedReport:
     attention = set_attention_backend(pipe.transformer, settings.attention)
     compiled, compile_note, aoti, aoti_note = False, "", False, ""
     if on_zero_gpu():
-        aoti_note = load_aoti_blocks(pipe.transformer)
+        aoti_note = _aoti_blocker(settings) or load_aoti_blocks(pipe.transformer)
         aoti = not aoti_note
         aoti_note = f"ahead-of-time blocks unavailable, running eager: {aoti_note}" if aoti_note else ""
     elif settings.compile:
@@ -318,6 +348,14 @@ def _real_rope_for_compile(transformer: Any) -> str:
     if problem:
         log.warning("Real-valued RoPE skipped, the compiled blocks keep the complex one: %s.", problem)
         return f"complex RoPE kept: {problem}"
+    return ""
+
+
+def _aoti_blocker(settings: Any) -> str:
+    """Why ZeroGPU's compiled blocks must not be used here, or "": they hold their own copy of the block weights,
+    taken when loaded, so a LoRA loaded into the transformer later would silently change nothing."""
+    if getattr(settings, "lora_dir", None) or getattr(settings, "lora_hub", ()):
+        return "LoRAs are offered, and the compiled blocks would ignore them"
     return ""
 
 
