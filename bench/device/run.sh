@@ -18,7 +18,7 @@ echo "zerogpu rc=$? at $(elapsed) s"; grep -v -i "warn" "$out/zerogpu.txt" | tai
 timeout 60 python3 -m pytest -q -p no:cacheprovider -rs tests/test_memory_stream.py -k cuda > "$out/stream.txt" 2>&1
 echo "stream rc=$? at $(elapsed) s"; tail -5 "$out/stream.txt"
 left=$(( 560 - $(elapsed) )); deadline=$(( left < 360 ? left : 360 ))
-python3 bench/gpu.py --quick --out "$out/bench" --budget-s $(( deadline - 60 )) --deadline-s "$deadline" \
+python3 bench/gpu.py --quick --out "$out/bench" --budget-s $(( deadline - 10 )) --deadline-s "$deadline" \
   > "$out/bench.txt" 2>&1
 echo "bench rc=$? at $(elapsed) s"; grep -E "ERROR|Error" "$out/bench.txt" | tail -10
 head -40 "$out/bench/results.md" 2>/dev/null
