@@ -226,6 +226,49 @@ def test_compile_failure_at_warm_up_falls_back_to_eager(pipe, monkeypatch, caplo
     np.testing.assert_array_equal(_image(pipe), expected)  # and generation works, eagerly
 
 
+def test_an_attention_kernel_failing_at_warm_up_falls_back_to_native(pipe, monkeypatch):
+    """diffusers accepts a backend without running it: a build with no kernel for this GPU fails only at the
+    first call. The load must survive it on native attention, and say so."""
+    expected = _image(pipe)
+    state = {"backend": ""}
+
+    def accept_without_running(transformer, name):
+        state["backend"] = "flash" if name == "auto" else name
+        return state["backend"]
+
+    def kernel(*_):
+        if state["backend"] != "native":
+            raise RuntimeError("CUDA error: no kernel image is available for execution on the device")
+
+    monkeypatch.setattr(speed, "set_attention_backend", accept_without_running)
+    pipe.transformer.register_forward_pre_hook(kernel)
+    report = speed.apply(pipe, Settings(attention="auto", warmup="on"), "cpu")
+    assert report.attention == "native" and report.warmup_seconds is not None
+    assert report.attention_note.startswith("attention kernel failed at warm-up, using native: RuntimeError")
+    assert "attention kernel failed at warm-up" in report.summary()
+    np.testing.assert_array_equal(_image(pipe), expected)
+
+
+def test_a_warm_up_out_of_memory_is_skipped_not_blamed_on_a_lever(pipe, monkeypatch, caplog):
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(speed, "warm_up", out_of_memory)
+    with caplog.at_level(logging.WARNING, logger="zimage.speed"):
+        report = speed.apply(pipe, Settings(warmup="on"), "cpu")
+    assert report.warmup_seconds is None and report.compile_note == "" and report.attention_note == ""
+    assert "Warm-up ran out of memory at 256x256" in caplog.text
+
+
+def test_a_warm_up_failure_with_nothing_left_to_undo_fails_the_load(pipe, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("the VAE is broken")
+
+    monkeypatch.setattr(speed, "warm_up", broken)
+    with pytest.raises(RuntimeError, match="the VAE is broken"):
+        speed.apply(pipe, Settings(warmup="on"), "cpu")
+
+
 def test_warm_up_runs_as_requests_do(pipe):
     seen = []
 

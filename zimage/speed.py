@@ -22,6 +22,7 @@ from .config import RESIDENT_TRANSFORMER_MODES, on_zero_gpu
 from .errors import ValidationError
 from .request import GUIDANCE_SCALE
 from .memory import MODE_NOTES, footprint, place, resolve_memory_mode
+from .prompt_cache import prompt_embeds
 from .rope import use_complex_rope, use_real_rope
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class SpeedReport:
     warmup_seconds: float | None = None
     real_rope: bool = False
     rope_note: str = ""
+    attention_note: str = ""
 
     def summary(self) -> str:
         """One line for the model status: what runs, then what was skipped and why."""
@@ -71,7 +73,8 @@ class SpeedReport:
         parts += ["real-valued RoPE"] if self.real_rope else []
         parts += ["ahead-of-time compiled blocks"] if self.aoti else []
         parts += ["fp8"] if self.fp8 else []
-        skipped = [note for note in (self.compile_note, self.fp8_note, self.aoti_note, self.rope_note) if note]
+        notes = (self.compile_note, self.attention_note, self.fp8_note, self.aoti_note, self.rope_note)
+        skipped = [note for note in notes if note]
         return ", ".join(parts) + ("" if not skipped else " (" + "; ".join(skipped) + ")")
 
 
@@ -259,9 +262,10 @@ def warm_up(pipe: Any, device: str | torch.device, *, height: int = 1024, width:
             count: int = 2) -> float:
     """Run throwaway generations the way requests run, so compilation happens now, not for the first user.
 
-    Same grad mode (inference_mode), per-image CPU generators and step callback as zimage.generate. The first
-    call is one image at the given size; the second has `count` images, a longer prompt and a slightly
-    different size, so one recompile makes batch, prompt length and size dynamic. Returns the seconds taken.
+    Same grad mode (inference_mode), prompt embeddings (zimage.prompt_cache), per-image CPU generators and step
+    callback as zimage.generate. The first call is one image at the given size; the second has `count` images, a
+    longer prompt and a slightly different size, so one recompile makes batch, prompt length and size dynamic.
+    Returns the seconds taken.
     """
     target = torch.device(device)
     started = time.perf_counter()
@@ -269,8 +273,8 @@ def warm_up(pipe: Any, device: str | torch.device, *, height: int = 1024, width:
     calls = ((width, height, 1, WARM_PROMPTS[0]), (*other, max(count, 2), WARM_PROMPTS[1]))
     for call_width, call_height, images, prompt in calls:
         with torch.inference_mode():
-            pipe(prompt=prompt, height=call_height, width=call_width, num_inference_steps=steps,
-                 guidance_scale=GUIDANCE_SCALE, num_images_per_prompt=images,
+            pipe(prompt_embeds=prompt_embeds(pipe, [prompt]), height=call_height, width=call_width,
+                 num_inference_steps=steps, guidance_scale=GUIDANCE_SCALE, num_images_per_prompt=images,
                  generator=[torch.Generator("cpu").manual_seed(i) for i in range(images)],
                  callback_on_step_end=lambda _pipe, _step, _t, tensors: tensors)
     if target.type == "cuda":
@@ -325,13 +329,15 @@ def apply(pipe: Any, settings: Any, device: str | torch.device) -> SpeedReport:
         compiled = compile_repeated_blocks(pipe.transformer, getattr(settings, "compile_mode", None))
         compile_note = "" if compiled else f"compile skipped: {compile_unavailable_reason() or 'see the log'}"
     rope_note = _real_rope_for_compile(pipe.transformer) if compiled else ""
-    warmup_seconds = None
+    warmup_seconds, attention_note = None, ""
     if should_warm_up(settings, target):
-        warmup_seconds, compile_note = _warm_up_or_uncompile(pipe, target, compiled, compile_note)
-        compiled = compiled and not compile_note
+        warmup_seconds, failed_note, attention, attention_note = _warm_up_or_fall_back(pipe, target, compiled,
+                                                                                        attention)
+        compiled, compile_note = compiled and not failed_note, failed_note or compile_note
     report = SpeedReport(memory_mode, attention, compiled, compile_note, fp8, fp8_note, aoti, aoti_note,
                          None if warmup_seconds is None else round(warmup_seconds, 2),
-                         real_rope=compiled and not rope_note, rope_note=rope_note if compiled else "")
+                         real_rope=compiled and not rope_note, rope_note=rope_note if compiled else "",
+                         attention_note=attention_note)
     log.info("Speed levers: %s", report.summary())
     return report
 
@@ -370,18 +376,34 @@ def _fp8_blocker(settings: Any) -> str:
     return f"fp8 skipped: {problem}" if problem else ""
 
 
-def _warm_up_or_uncompile(pipe: Any, device: torch.device, compiled: bool, compile_note: str) -> tuple[float, str]:
-    """Warm up; if compiled blocks fail there, fall back to eager and warm up again. Returns (seconds, note)."""
+def _warm_up_or_fall_back(pipe: Any, device: torch.device, compiled: bool,
+                          attention: str) -> tuple[float | None, str, str, str]:
+    """Warm up; when that fails, undo the riskier levers one at a time and warm up again: the compiled blocks
+    first, then a fast attention kernel (diffusers accepts a backend without running it, so a build with no
+    kernel for this GPU fails only here). Out of memory is no lever's fault: the warm-up is skipped (requests get
+    their own message with the size that failed). Anything left fails the load.
+    Returns (seconds or None, compile note, attention in use, attention note)."""
     side = 1024 if compiled else 256
-    try:
-        return warm_up(pipe, device, height=side, width=side), compile_note
-    except Exception as exc:  # noqa: BLE001 - any compile error; eager must still serve
-        if not compiled:
-            raise
-        text = " ".join(str(exc).split())[:200]
-        note = f"compile failed at warm-up, running eager: {type(exc).__name__}: {text}"
-        log.exception("torch.compile failed at warm-up; the transformer runs eagerly instead")
-        uncompile(pipe.transformer)
+    compile_note = attention_note = ""
+    while True:
+        try:
+            return warm_up(pipe, device, height=side, width=side), compile_note, attention, attention_note
+        except torch.OutOfMemoryError:
+            log.warning("Warm-up ran out of memory at %dx%d; skipped, so the first request warms up instead.",
+                        side, side)
+            return None, compile_note, attention, attention_note
+        except Exception as exc:  # noqa: BLE001 - a lever that cannot run here; eager SDPA must still serve
+            why = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+            if compiled:
+                log.exception("torch.compile failed at warm-up; the transformer runs eagerly instead")
+                uncompile(pipe.transformer)
+                compiled, compile_note = False, f"compile failed at warm-up, running eager: {why}"
+            elif attention != NATIVE_BACKEND:
+                log.exception("Attention %r failed at warm-up; using %r instead", attention, NATIVE_BACKEND)
+                attention = set_attention_backend(pipe.transformer, NATIVE_BACKEND)
+                attention_note = f"attention kernel failed at warm-up, using native: {why}"
+            else:
+                raise
+        side = 256
         if device.type == "cuda":
             torch.cuda.empty_cache()
-        return warm_up(pipe, device, height=256, width=256), note
