@@ -165,6 +165,13 @@ def test_fp8_says_where_it_tunes_inductor_and_marks_the_transformer(pipe, monkey
         inductor_config.load_config(saved)
 
 
+@pytest.mark.parametrize("cuda, fast", [("12.9", False), ("12.6", True), ("13.0", True), (None, True)])
+def test_fp8_turns_fast_accumulation_off_only_on_cuda_12_9(monkeypatch, cuda, fast):
+    monkeypatch.setattr(torch.version, "cuda", cuda)
+    config = speed.fp8_config()
+    assert config.mm_config.use_fast_accum is fast and config.set_inductor_config is False
+
+
 def test_fp8_leaves_modulation_and_small_linears_in_bf16():
     big = torch.nn.Linear(3840, 10240)
     assert speed.fp8_filter(big, "layers.3.feed_forward.w1")

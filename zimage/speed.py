@@ -202,10 +202,9 @@ def quantize_fp8(transformer: Any) -> bool:
         log.warning("fp8 quantization skipped: %s.", problem)
         return False
     try:
-        from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, quantize_
+        from torchao.quantization import quantize_
 
-        config = Float8DynamicActivationFloat8WeightConfig(granularity=PerRow(), set_inductor_config=False)
-        quantize_(transformer, config, filter_fn=fp8_filter)
+        quantize_(transformer, fp8_config(), filter_fn=fp8_filter)
     except Exception as exc:  # noqa: BLE001 - old torchao lacks the config; errors vary by version
         log.warning("fp8 quantization failed: %s", exc)
         return False
@@ -216,6 +215,20 @@ def quantize_fp8(transformer: Any) -> bool:
         log.warning("fp8: inductor's tuning settings could not be applied: %s", exc)
     log.info("Quantized the transformer's large linear layers to fp8 (per-row scales) with torchao.")
     return True
+
+
+def fp8_config() -> Any:
+    """torchao's per-row fp8 recipe, without its process-wide inductor settings (`tune_inductor_for_fp8` sets
+    them where it is said). On CUDA 12.9, whose cuBLASLt fails some per-row shapes with fast accumulation
+    (CUBLAS_STATUS_NOT_SUPPORTED, torchao issue 4582; 12.6 and 13.0 are fine), fast accumulation is off: torchao
+    only warns, and the failing shape could first come with a user's request."""
+    from torchao.float8.inference import Float8MMConfig
+    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow
+
+    cuda_12_9 = (torch.version.cuda or "").startswith("12.9")
+    mm_config = Float8MMConfig(use_fast_accum=False) if cuda_12_9 else None
+    return Float8DynamicActivationFloat8WeightConfig(granularity=PerRow(), set_inductor_config=False,
+                                                     mm_config=mm_config)
 
 
 def is_fp8(transformer: Any) -> bool:
