@@ -7,7 +7,6 @@ class is named in `_repeated_blocks` gets an instance `forward`)."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import spaces
 import torch
 
