@@ -421,8 +421,11 @@ def last_llm_row(pipe: Any, s: Settings, started: float) -> dict[str, Any]:
     targets come first. The text encoder goes back on the GPU, unhooked, whatever the last row did with it."""
     if time.perf_counter() - started + LLM_EST_S * s.est_scale > s.budget_s:
         return {"what": "text encoder as Qwen3ForCausalLM", "status": "skipped", "note": "time budget spent"}
-    reset(pipe, s)
-    pipe.text_encoder.to(s.device)
+    try:
+        reset(pipe, s)
+        pipe.text_encoder.to(s.device)
+    except Exception as exc:  # noqa: BLE001 - the final write must still happen
+        return {"what": "text encoder as Qwen3ForCausalLM", "status": "failed", "note": _short(exc)}
     return llm_row(pipe, s)
 
 

@@ -17,14 +17,16 @@ from zimage.tiny import build_pipeline
 SMALL = dict(width=256, height=256, num_inference_steps=2, guidance_scale=0.0)
 
 
-def fake_blocks_load(calls: list, fail: bool = False):
+def fake_blocks_load(calls: list, fail: bool = False, fail_at: int | None = None,
+                     error: type[Exception] = RuntimeError):
+    """`fail`: every call fails; `fail_at`: only the call with that index (0-based) does."""
     def load(module, repo_id, variant=None):
         for block in module.modules():
             if type(block).__name__ in module._repeated_blocks:
                 def compiled(*args, _block=block, **kwargs):
                     calls.append(_block)
-                    if fail:
-                        raise RuntimeError("AOTInductor: constants do not match")
+                    if fail or len(calls) - 1 == fail_at:
+                        raise error("AOTInductor: constants do not match")
                     return type(_block).forward(_block, *args, **kwargs)
 
                 block.forward = compiled
@@ -75,3 +77,42 @@ def test_loras_on_offer_keep_the_eager_blocks(monkeypatch, tmp_path):
     assert not report.aoti and "LoRAs are offered" in report.aoti_note and patched_blocks(pipe.transformer) == []
     report = speed.apply(build_pipeline(), Settings(warmup="off"), "cpu")
     assert report.aoti and report.aoti_note == ""
+
+
+def test_a_later_failure_runs_that_call_eagerly_and_keeps_the_compiled_blocks(monkeypatch):
+    pipe = build_pipeline()
+    pipe.set_progress_bar_config(disable=True)
+    eager = image(pipe)
+    calls: list = []
+    monkeypatch.setattr(spaces, "aoti_blocks_load", fake_blocks_load(calls, fail_at=3))
+    assert speed.load_aoti_blocks(pipe.transformer) == ""
+    assert np.array_equal(image(pipe), eager)
+    assert len(patched_blocks(pipe.transformer)) == len(pipe.transformer.layers)
+    assert len(calls) == 2 * len(pipe.transformer.layers), "every call still tried the compiled block"
+
+
+def test_out_of_memory_in_a_compiled_block_is_raised_not_hidden(monkeypatch):
+    pipe = build_pipeline()
+    pipe.set_progress_bar_config(disable=True)
+    calls: list = []
+    monkeypatch.setattr(spaces, "aoti_blocks_load", fake_blocks_load(calls, fail=True, error=torch.OutOfMemoryError))
+    assert speed.load_aoti_blocks(pipe.transformer) == ""
+    try:
+        image(pipe)
+    except torch.OutOfMemoryError:
+        pass
+    else:
+        raise AssertionError("out of memory must reach the caller, whose message names the size")
+    assert len(patched_blocks(pipe.transformer)) == len(pipe.transformer.layers)
+
+
+def test_a_load_failing_midway_leaves_no_block_patched(monkeypatch):
+    pipe = build_pipeline()
+
+    def half_then_fail(module, repo_id, variant=None):
+        module[0].forward = lambda *args, **kwargs: None
+        raise RuntimeError("unwrap_tensor_subclass_parameters failed")
+
+    monkeypatch.setattr(spaces, "aoti_blocks_load", half_then_fail)
+    assert speed.load_aoti_blocks(pipe.transformer).startswith("RuntimeError: unwrap")
+    assert patched_blocks(pipe.transformer) == []

@@ -55,6 +55,26 @@ def test_flash_kernel_serves_a_batch_that_needs_a_mask(pipe, monkeypatch):
     assert _image(pipe, "one prompt").shape == (1, 64, 64, 3)  # no mask: the flash kernel itself
 
 
+def test_a_fast_kernel_that_cannot_run_falls_back_at_its_first_call(pipe, monkeypatch):
+    """diffusers accepts a backend once its package imports; on ZeroGPU no warm-up runs it before the first user.
+    A kernel that fails there must cost that layer its fast kernel, not the user their image."""
+    pipe.to(torch.bfloat16)
+    native = _image(pipe, "one prompt")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert attention.set_attention_backend(pipe.transformer, "_native_flash") == "_native_flash"
+    monkeypatch.undo()
+    wrapped = [m.processor for m in attention.attention_modules(pipe.transformer)
+               if isinstance(m.processor, attention.MaskAwareProcessor)]
+
+    def no_kernel(*args, **kwargs):
+        raise RuntimeError("CUDA error: no kernel image is available for execution on the device")
+
+    for processor in wrapped:
+        processor.fast = no_kernel
+    np.testing.assert_array_equal(_image(pipe, "one prompt"), native)
+    assert wrapped and all(processor.fast is processor.masked for processor in wrapped)
+
+
 def test_auto_backend_on_cpu_is_native(pipe):
     assert attention.set_attention_backend(pipe.transformer, " AUTO ") == "native"
 
@@ -264,7 +284,22 @@ def test_a_warm_up_out_of_memory_is_skipped_not_blamed_on_a_lever(pipe, monkeypa
     with caplog.at_level(logging.WARNING, logger="zimage.speed"):
         report = speed.apply(pipe, Settings(warmup="on"), "cpu")
     assert report.warmup_seconds is None and report.compile_note == "" and report.attention_note == ""
-    assert "Warm-up ran out of memory at 256x256" in caplog.text
+    assert "Warm-up ran out of memory at 256x256; skipped" in caplog.text
+
+
+def test_a_warm_up_out_of_memory_at_full_size_retries_smaller(pipe, monkeypatch, caplog):
+    sides = []
+
+    def small_only(pipe, device, *, height, width, **kwargs):
+        sides.append(height)
+        if height > 256:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return 1.5
+
+    monkeypatch.setattr(speed, "warm_up", small_only)
+    with caplog.at_level(logging.WARNING, logger="zimage.speed"):
+        assert speed._warm_up_or_fall_back(pipe, torch.device("cpu"), True, "native") == (1.5, "", "native", "")
+    assert sides == [1024, 256] and "warming up at 256x256 instead" in caplog.text
 
 
 def test_a_warm_up_failure_with_nothing_left_to_undo_fails_the_load(pipe, monkeypatch):

@@ -101,9 +101,21 @@ class MaskAwareProcessor:
     # diffusers' Attention passes only the keywords this signature names, so it mirrors Z-Image's processor.
     def __call__(self, attn: Any, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None,
                  attention_mask: torch.Tensor | None = None, freqs_cis: torch.Tensor | None = None) -> torch.Tensor:
-        processor = self.fast if attention_mask is None else self.masked
-        return processor(attn, hidden_states, encoder_hidden_states=encoder_hidden_states,
-                         attention_mask=attention_mask, freqs_cis=freqs_cis)
+        inputs = dict(encoder_hidden_states=encoder_hidden_states, attention_mask=attention_mask, freqs_cis=freqs_cis)
+        if attention_mask is not None:
+            return self.masked(attn, hidden_states, **inputs)
+        if torch.compiler.is_compiling():  # a compiled graph fails at warm-up, where speed.apply falls back
+            return self.fast(attn, hidden_states, **inputs)
+        try:
+            return self.fast(attn, hidden_states, **inputs)
+        except torch.OutOfMemoryError:
+            raise
+        except Exception:  # noqa: BLE001 - a kernel diffusers accepted but this GPU cannot run (no warm-up on
+            # ZeroGPU to find out first): this layer takes the mask-capable kernel from now on
+            log.exception("Attention kernel %s failed; this layer uses %s from now on",
+                          getattr(self.fast, "_attention_backend", "?"), self.masked._attention_backend)
+            self.fast = self.masked
+            return self.masked(attn, hidden_states, **inputs)
 
 
 def wrap_processors(transformer: Any, masked_backend: str) -> int:

@@ -147,42 +147,54 @@ def load_aoti_blocks(transformer: Any, repo_id: str = AOTI_REPO, variant: str | 
     downloads them from the Hub and loads their attention kernels through `kernels`). Only `transformer.layers`,
     as the official Space does: the refiners are the same class, but the context refiner has no modulation, so
     the compiled block's weights do not fit it. spaces loads a package lazily, at a block's first call in the GPU
-    worker, so `_eager_if_aoti_fails` guards that call too. Any failure leaves the eager blocks.
+    worker, so `_eager_if_aoti_fails` guards the calls too. Any failure here leaves every block eager.
     """
+    layers = transformer.layers
     try:
         import spaces
 
-        layers = transformer.layers
         layers._repeated_blocks = list(transformer._repeated_blocks)
         spaces.aoti_blocks_load(layers, repo_id, variant=variant)
     except Exception as exc:  # noqa: BLE001 - no Hub access, no matching build: eager still works
+        _back_to_eager(layers)  # spaces patches block by block: a failure midway leaves some patched
         text = str(exc).strip().splitlines()
         return f"{type(exc).__name__}: {text[0][:200] if text else ''}"
-    _eager_if_aoti_fails(transformer.layers)
+    _eager_if_aoti_fails(layers)
     log.info("Loaded ahead-of-time compiled blocks from %s (variant %s).", repo_id, variant)
     return ""
 
 
-def _eager_if_aoti_fails(blocks: Any) -> None:
-    """Wrap each compiled block's call: if one fails (a package that does not fit these weights, a kernel missing
-    on this GPU), every block goes back to its eager forward and the call is rerun eagerly, so the request still
-    gets its image and the next ones never try the compiled blocks again."""
-    patched = [block for block in blocks if "forward" in vars(block)]
+def _back_to_eager(blocks: Any) -> None:
+    for block in blocks:
+        vars(block).pop("forward", None)
 
-    def back_to_eager() -> None:
-        for block in patched:
-            vars(block).pop("forward", None)
+
+def _eager_if_aoti_fails(blocks: Any) -> None:
+    """Guard the compiled blocks' calls. Before any compiled call has worked, a failure means the package does not
+    fit (weights, a kernel missing on this GPU): every block goes back to eager in this worker, and the call is
+    rerun eagerly, so the request still gets its image. Later, a failure is one call's (a shape the package was not
+    exported for): that call alone runs eagerly. Out of memory is raised as it is: eager would need more.
+    Each new ZeroGPU worker starts from the main process's blocks, so it tries the package once itself."""
+    patched = [block for block in blocks if "forward" in vars(block)]
+    worked = [False]
 
     for block in patched:
         compiled = vars(block)["forward"]
 
         def guarded(*args: Any, _block: Any = block, _compiled: Any = compiled, **kwargs: Any) -> Any:
             try:
-                return _compiled(*args, **kwargs)
+                output = _compiled(*args, **kwargs)
+            except torch.OutOfMemoryError:
+                raise
             except Exception:  # noqa: BLE001 - logged in full; eager gives the same result
-                log.exception("Ahead-of-time compiled block failed; all blocks run eagerly from now on")
-                back_to_eager()
+                if not worked[0]:
+                    log.exception("Ahead-of-time compiled blocks failed at their first call; running eagerly")
+                    _back_to_eager(patched)
+                else:
+                    log.exception("An ahead-of-time compiled block failed; this call runs eagerly")
                 return type(_block).forward(_block, *args, **kwargs)
+            worked[0] = True
+            return output
 
         block.forward = guarded
 
@@ -402,15 +414,21 @@ def _warm_up_or_fall_back(pipe: Any, device: torch.device, compiled: bool,
         try:
             return warm_up(pipe, device, height=side, width=side), compile_note, attention, attention_note
         except torch.OutOfMemoryError:
-            log.warning("Warm-up ran out of memory at %dx%d; skipped, so the first request warms up instead.",
-                        side, side)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            if side > 256:  # a smaller warm-up still compiles most of what requests need
+                log.warning("Warm-up ran out of memory at %dx%d; warming up at 256x256 instead.", side, side)
+                side = 256
+                continue
+            log.warning("Warm-up ran out of memory at 256x256; skipped, so the first request warms up instead.")
             return None, compile_note, attention, attention_note
         except Exception as exc:  # noqa: BLE001 - a lever that cannot run here; eager SDPA must still serve
             why = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
             if compiled:
                 log.exception("torch.compile failed at warm-up; the transformer runs eagerly instead")
                 uncompile(pipe.transformer)
-                compiled, compile_note = False, f"compile failed at warm-up, running eager: {why}"
+                fp8_stays = " (the fp8 weights stay: eager fp8 is slower than bf16)" if is_fp8(pipe.transformer) else ""
+                compiled, compile_note = False, f"compile failed at warm-up, running eager{fp8_stays}: {why}"
             elif attention != NATIVE_BACKEND:
                 log.exception("Attention %r failed at warm-up; using %r instead", attention, NATIVE_BACKEND)
                 attention = set_attention_backend(pipe.transformer, NATIVE_BACKEND)
