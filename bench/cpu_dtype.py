@@ -14,12 +14,11 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
 from bench.gpu import CONFIG_DIR
-from bench.report import cpu_model, load_average, scaled_down_args, versions, write_report
+from bench.report import cpu_model, cpuinfo, load_average, scaled_down_args, versions, write_report
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 CPU_FLAGS = ("avx512_bf16", "amx_bf16", "avx512f", "avx2")
@@ -45,9 +44,7 @@ def one_pass(model: torch.nn.Module, dtype: torch.dtype, side: int) -> float:
 
 
 def cpu_flags() -> list[str]:
-    cpuinfo = Path("/proc/cpuinfo")
-    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.read_text().splitlines()
-                  if line.startswith("flags")), []) if cpuinfo.exists() else []
+    flags = (cpuinfo("flags") or "").split()
     return [flag for flag in CPU_FLAGS if flag in flags]
 
 
@@ -69,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     ratio = medians["bfloat16"] / medians["float32"]
     load = load_average()
     lines = [f"# One transformer pass at {side}x{side}, {args.layers} main block(s) + 2 refiners, CPU "
-             f"(median of {args.runs}; load {' '.join(load)})", "",
+             f"(median of {args.runs}; load {load})", "",
              f"{cpu_model()}, {torch.get_num_threads()} threads, flags: {', '.join(cpu_flags()) or 'none of interest'}",
              "", "| dtype | seconds |", "|---|---|"]
     lines += [f"| {name} | {seconds:.3f} |" for name, seconds in medians.items()]

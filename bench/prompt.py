@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     load = load_average()
     width = "the tiny model's width (smoke run)" if args.smoke else "Qwen3-4B width"
     lines = [f"# Prompt encoding, {width}, {args.layers} of 36 layers, float32, CPU "
-             f"(median of {args.runs}; load {' '.join(load)})", "",
+             f"(median of {args.runs}; load {load})", "",
              f"{cpu_model()}, {torch.get_num_threads()} threads", "",
              "| prompt | tokens | way | seconds | vs padded |", "|---|---|---|---|---|"]
     lines += [f"| {r['prompt']} | {r['tokens']} | {r['way']} | {r['seconds']} | {r['vs_padded']} |" for r in rows]

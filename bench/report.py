@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -22,12 +23,16 @@ def versions(*packages: str) -> dict[str, str | None]:
     return found
 
 
+def cpuinfo(field: str) -> str | None:
+    """The first processor's `field` in /proc/cpuinfo ("model name", "flags"), or None where there is none."""
+    path = Path("/proc/cpuinfo")
+    lines = path.read_text().splitlines() if path.exists() else []
+    return next((line.split(":", 1)[1].strip() for line in lines if line.split(":", 1)[0].strip() == field), None)
+
+
 def cpu_model() -> str:
     """The processor's name as /proc/cpuinfo gives it (e.g. "AMD EPYC 7B13"), else what `platform` knows."""
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
-                platform.processor())
+    return cpuinfo("model name") or platform.processor()
 
 
 def write_report(report: dict[str, Any], markdown: str, out: Path, stem: str) -> None:
@@ -37,10 +42,10 @@ def write_report(report: dict[str, Any], markdown: str, out: Path, stem: str) ->
     print(markdown)
 
 
-def load_average() -> list[str]:
-    """The 1, 5 and 15 minute load averages: the context of every CPU timing on a shared machine."""
-    loadavg = Path("/proc/loadavg")
-    return loadavg.read_text().split()[:3] if loadavg.exists() else []
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages ("1.20 0.85 0.60"): the context of every CPU timing on a shared
+    machine."""
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def scaled_down_args(doc: str, argv: list[str] | None, layers: int, runs: int, smoke: str) -> argparse.Namespace:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import load
-from bench.report import write_report
+from bench.report import load_average, write_report
 from devtools.apphost import ROOT, AppProcess
 from devtools.netns import can_isolate, run_isolated
 
@@ -83,10 +83,6 @@ def markdown(runs: list[dict[str, Any]], machine: dict[str, Any]) -> str:
         for failure in run["failures"][:5]:
             lines.append(f"- {run['config']}: {failure['kind']}: {failure['message']}")
     return "\n".join(lines) + "\n"
-
-
-def load_average() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:

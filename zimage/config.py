@@ -9,6 +9,9 @@ from pathlib import Path
 from .errors import ValidationError, unknown_choice
 
 HUB_MODEL_ID = "Tongyi-MAI/Z-Image-Turbo"
+# The pipeline's three models, as its attributes and its folders are named.
+PIPELINE_MODELS = ("transformer", "text_encoder", "vae")
+GIB = 1024**3
 # Fastest first. "stream" keeps the transformer and VAE on the GPU and streams the text encoder from pinned CPU
 # memory per request (16 GB cards); "offload" moves whole models (diffusers' model CPU offload); "sequential"
 # moves one layer at a time.

@@ -18,13 +18,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import HUB_MODEL_ID
+from .config import GIB, HUB_MODEL_ID, PIPELINE_MODELS
 
 log = logging.getLogger(__name__)
 
-GIB = 1024**3
 HUB_MODEL_PARAMETERS = 10_261_196_515  # transformer 6.15 B + Qwen3-4B text encoder 4.02 B + VAE 84 M
-MODEL_FOLDERS = ("transformer", "text_encoder", "vae")
 # Beyond the weights: the process itself (Python, torch, gradio) and a 1024x1024 run's activations in float32,
 # the VAE decode's largest (128 channels at full size: 0.5 GiB a tensor).
 HEADROOM_GIB = 4.0
@@ -46,7 +44,7 @@ class DtypeChoice:
 def parameter_count(folder: str | Path | None, model_id: str) -> int | None:
     """Parameters of the three models, from the safetensors headers in `folder` (nothing is loaded), or the
     official model's count before it is downloaded; None when neither is known."""
-    files = [path for name in MODEL_FOLDERS for path in _weight_files(Path(folder) / name)] if folder else []
+    files = [path for name in PIPELINE_MODELS for path in _weight_files(Path(folder) / name)] if folder else []
     if files:
         return sum(_tensor_elements(path) for path in files)
     return HUB_MODEL_PARAMETERS if model_id == HUB_MODEL_ID else None

@@ -18,17 +18,15 @@ from typing import Any, Callable
 
 import torch
 
-from .config import AUTO_MEMORY, MEMORY_MODES, on_zero_gpu
+from .config import AUTO_MEMORY, GIB, MEMORY_MODES, PIPELINE_MODELS, on_zero_gpu
 from .errors import unknown_choice
 
 log = logging.getLogger(__name__)
 
-GIB = 1024**3
 # Working memory beyond the weights at 1024x1024: activations of the transformer and the VAE decode, and what
 # the CUDA context and allocator keep. "full" decodes untiled; the offload modes tile the VAE (see place()).
 FULL_HEADROOM_GIB = 3.0
 OFFLOAD_HEADROOM_GIB = 2.0
-MODELS = ("transformer", "text_encoder", "vae")
 # For the status line: what each mode costs, so a slow request is explained where the user looks.
 MODE_NOTES = {
     "stream": "text encoder streamed from the CPU at each prompt",
@@ -89,7 +87,7 @@ def footprint(pipe: Any, fp8_filter: Callable[[torch.nn.Module, str], bool] | No
         return 1.0 / sub.weight.element_size()
 
     sizes = {}
-    for name in MODELS:
+    for name in PIPELINE_MODELS:
         model = getattr(pipe, name, None)
         if isinstance(model, torch.nn.Module):
             sizes[name] = module_bytes(model, fp8_shrink if name == "transformer" else None)
@@ -187,7 +185,7 @@ def stream_text_encoder(pipe: Any, device: torch.device) -> None:
     pipe.text_encoder.to("cpu")  # pinned copies are made from CPU weights; a GPU copy would linger beside them
     pipe.enable_group_offload(onload_device=device, offload_device=torch.device("cpu"), offload_type="leaf_level",
                               use_stream=streams, record_stream=streams, low_cpu_mem_usage=False,
-                              exclude_modules=[name for name in MODELS if name != "text_encoder"])
+                              exclude_modules=[name for name in PIPELINE_MODELS if name != "text_encoder"])
     if streams:
         with torch.inference_mode():
             pipe.encode_prompt("", device=device, do_classifier_free_guidance=False)

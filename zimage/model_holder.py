@@ -80,7 +80,6 @@ class ModelHolder:
             self._last_error = f"{type(error).__name__}: {error}"[:300]
             free_memory()
             raise self._load_failed() from error
-        self._last_error = ""
         return loaded
 
     def _load_failed(self) -> ModelLoadError:

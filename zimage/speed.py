@@ -19,6 +19,7 @@ import torch
 
 from .attention import AUTO, NATIVE_BACKEND, set_attention_backend  # noqa: F401 - bench.gpu reads the first two
 from .config import RESIDENT_TRANSFORMER_MODES, on_zero_gpu
+from .devices import free_memory
 from .errors import ValidationError
 from .request import GUIDANCE_SCALE
 from .memory import MODE_NOTES, footprint, place, resolve_memory_mode
@@ -405,8 +406,8 @@ def _warm_up_or_fall_back(pipe: Any, device: torch.device, compiled: bool,
                           attention: str) -> tuple[float | None, str, str, str]:
     """Warm up; when that fails, undo the riskier levers one at a time and warm up again: the compiled blocks
     first, then a fast attention kernel (diffusers accepts a backend without running it, so a build with no
-    kernel for this GPU fails only here). Out of memory is no lever's fault: the warm-up is skipped (requests get
-    their own message with the size that failed). Anything left fails the load.
+    kernel for this GPU fails only here). Out of memory is no lever's fault: the warm-up is retried at 256x256,
+    then skipped (requests get their own message with the size that failed). Anything left fails the load.
     Returns (seconds or None, compile note, attention in use, attention note)."""
     side = 1024 if compiled else 256
     compile_note = attention_note = ""
@@ -414,27 +415,24 @@ def _warm_up_or_fall_back(pipe: Any, device: torch.device, compiled: bool,
         try:
             return warm_up(pipe, device, height=side, width=side), compile_note, attention, attention_note
         except torch.OutOfMemoryError:
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-            if side > 256:  # a smaller warm-up still compiles most of what requests need
-                log.warning("Warm-up ran out of memory at %dx%d; warming up at 256x256 instead.", side, side)
-                side = 256
-                continue
-            log.warning("Warm-up ran out of memory at 256x256; skipped, so the first request warms up instead.")
-            return None, compile_note, attention, attention_note
+            free_memory()
+            if side == 256:
+                log.warning("Warm-up ran out of memory at 256x256; skipped, so the first request warms up instead.")
+                return None, compile_note, attention, attention_note
+            # A smaller warm-up still compiles most of what requests need.
+            log.warning("Warm-up ran out of memory at %dx%d; warming up at 256x256 instead.", side, side)
         except Exception as exc:  # noqa: BLE001 - a lever that cannot run here; eager SDPA must still serve
             why = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
             if compiled:
                 log.exception("torch.compile failed at warm-up; the transformer runs eagerly instead")
                 uncompile(pipe.transformer)
-                fp8_stays = " (the fp8 weights stay: eager fp8 is slower than bf16)" if is_fp8(pipe.transformer) else ""
-                compiled, compile_note = False, f"compile failed at warm-up, running eager{fp8_stays}: {why}"
+                stays = " (the fp8 weights stay: eager fp8 is slower than bf16)" if is_fp8(pipe.transformer) else ""
+                compiled, compile_note = False, f"compile failed at warm-up, running eager{stays}: {why}"
             elif attention != NATIVE_BACKEND:
                 log.exception("Attention %r failed at warm-up; using %r instead", attention, NATIVE_BACKEND)
                 attention = set_attention_backend(pipe.transformer, NATIVE_BACKEND)
                 attention_note = f"attention kernel failed at warm-up, using native: {why}"
             else:
                 raise
+            free_memory()
         side = 256
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
