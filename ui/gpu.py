@@ -8,6 +8,7 @@ must reach the worker, which the file-backed `CancelToken` does.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -66,6 +67,19 @@ def decode_error(error: gr.Error) -> ZImageError | None:
     return cls(payload["message"], code=payload["code"], **payload["params"])
 
 
+@contextlib.contextmanager
+def errors_from_worker() -> Iterator[None]:
+    """Raise the error a GPU worker sent as the app's own, to be translated; spaces' own gr.Error (quota, an
+    aborted task) as it is."""
+    try:
+        yield
+    except gr.Error as error:
+        domain = decode_error(error)
+        if domain is None:
+            raise
+        raise domain from None
+
+
 class ZeroGPURunner:
     """Satisfies `zimage.runner.Runner` by sending each request to the `@spaces.GPU` function."""
 
@@ -117,26 +131,16 @@ class ZeroGPURunner:
 
     def _call(self, *args: object) -> list[GeneratedImage]:
         self._load_here()
-        try:
+        with errors_from_worker():
             return self._gpu_generate(*args)
-        except gr.Error as error:
-            domain = decode_error(error)
-            if domain is None:
-                raise
-            raise domain from None
 
     def enhance(self, idea: str, seed: int = 0, cancel: CancelToken | None = None) -> Iterator[Enhanced]:
         if not self.engine.uses_local_enhancer():
             yield from self.engine.enhance(idea, seed, cancel)  # an API call needs no GPU
             return
         self._load_here()
-        try:
+        with errors_from_worker():
             yield from self._gpu_enhance(idea, seed, cancel)
-        except gr.Error as error:
-            domain = decode_error(error)
-            if domain is None:
-                raise
-            raise domain from None
 
     def status(self) -> ModelStatus:
         return self.engine.status()
