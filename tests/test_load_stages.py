@@ -78,3 +78,24 @@ def test_every_stage_has_a_line_in_both_languages(stage):
 def test_elapsed_time_reads_in_seconds_then_minutes():
     assert [elapsed(s, "en") for s in (0, 45.9, 89, 90, 3600)] == ["0 s", "45 s", "89 s", "2 min", "60 min"]
     assert elapsed(45, "zh") == "45 秒" and elapsed(600, "zh") == "10 分钟"
+
+
+def test_the_speed_levers_read_in_the_readers_language_while_metadata_stays_english():
+    from zimage.model_info import ModelInfo, ModelStatus
+    from zimage.speed import SpeedReport
+
+    report = SpeedReport("stream", "_native_cudnn", compiled=True, real_rope=True, fp8=True,
+                         attention_note="attention kernel failed at warm-up, using native: RuntimeError: x")
+    info = ModelInfo("Tongyi-MAI/Z-Image-Turbo", "main", device="cuda", dtype="bfloat16", memory_mode="stream",
+                     attention="_native_cudnn", compiled=True, real_rope=True, fp8=True, speed=report.summary(),
+                     speed_notes=report.notes())
+    english = status_line(ModelStatus("ready", info), "en")
+    chinese = status_line(ModelStatus("ready", info), "zh")
+    assert ("memory stream (text encoder streamed from the CPU at each prompt), attention _native_cudnn, compiled, "
+            "real-valued RoPE, fp8 (attention kernel failed") in english
+    assert info.speed_text("en") == info.speed == report.summary()
+    assert ("显存模式 stream（每次编码提示词时，文本编码器从 CPU 流式传入），注意力 _native_cudnn，已编译，实数形式 RoPE，fp8"
+            "（attention kernel failed") in chinese
+    assert "compiled" not in chinese.replace("_native_cudnn", "") and "{" not in chinese
+    # An image's metadata keeps the English line, whatever the reader's language.
+    assert ModelInfo.from_dict(info.to_dict()).speed == report.summary()

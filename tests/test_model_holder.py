@@ -9,7 +9,7 @@ from zimage.model_holder import ModelHolder
 from zimage.model_info import ModelInfo
 from zimage.model_loader import LoadedModel
 
-READY = LoadedModel(pipe=None, info=ModelInfo("stand-in", "r1"))
+READY = LoadedModel(pipe=None, facts=ModelInfo("stand-in", "r1"))
 
 
 def failing_once(error: Exception):

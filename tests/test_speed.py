@@ -241,9 +241,7 @@ def test_compile_failure_at_warm_up_falls_back_to_eager(pipe, monkeypatch, caplo
     def broken_compiler(graph, inputs):
         raise RuntimeError("inductor exploded")
 
-    original = speed.compile_repeated_blocks
-    monkeypatch.setattr(speed, "compile_repeated_blocks",
-                        lambda transformer, mode=None: original(transformer, backend=broken_compiler))
+    _compile_with(monkeypatch, broken_compiler)
     with caplog.at_level(logging.ERROR, logger="zimage.speed"):
         report = speed.apply(pipe, Settings(compile=True, warmup="on"), "cpu")
     assert not report.compiled
@@ -251,6 +249,78 @@ def test_compile_failure_at_warm_up_falls_back_to_eager(pipe, monkeypatch, caplo
     assert "compile failed at warm-up" in report.summary()
     assert "torch.compile failed at warm-up" in caplog.text
     np.testing.assert_array_equal(_image(pipe), expected)  # and generation works, eagerly
+
+
+def _compile_with(monkeypatch, backend) -> None:
+    original = speed.compile_repeated_blocks
+    monkeypatch.setattr(speed, "compile_repeated_blocks",
+                        lambda transformer, mode=None: original(transformer, backend=backend))
+
+
+def _compiled_blocks(transformer) -> int:
+    return sum(getattr(m, "_compiled_call_impl", None) is not None for m in transformer.modules())
+
+
+def test_compile_failing_at_the_first_request_without_warm_up_falls_back_and_says_so(pipe, monkeypatch, caplog):
+    """With the warm-up off, the first request is compile's first call. It must still get its image, and the
+    status line and the images' metadata must stop claiming compile."""
+    from zimage.model_info import ModelInfo
+    from zimage.model_loader import LoadedModel
+
+    expected = _image(pipe)
+
+    def broken_compiler(graph, inputs):
+        raise RuntimeError("inductor exploded")
+
+    _compile_with(monkeypatch, broken_compiler)
+    report = speed.apply(pipe, Settings(compile=True, warmup="off"), "cpu")
+    assert report.compiled and report.warmup_seconds is None
+    loaded = LoadedModel(pipe, ModelInfo("m", "r", compiled=True, real_rope=report.real_rope,
+                                         speed=report.summary(), speed_notes=report.notes()))
+    assert loaded.info.compiled
+    with caplog.at_level(logging.ERROR, logger="zimage.speed"):
+        np.testing.assert_array_equal(_image(pipe), expected)
+    assert "torch.compile failed at its first call" in caplog.text
+    assert speed.compile_fallback_note(pipe.transformer).startswith(
+        "compile failed at the first request, running eager: BackendCompilerFailed")
+    assert _compiled_blocks(pipe.transformer) == 0 and "forward" not in vars(pipe.transformer)
+    info = loaded.info
+    assert not info.compiled and not info.real_rope
+    assert "compiled" not in info.speed.split(" (")[0] and "compile failed at the first request" in info.speed
+    np.testing.assert_array_equal(_image(pipe), expected)  # later requests: eager, no retry of the compile
+
+
+def test_a_compiled_call_failing_after_others_worked_reruns_that_call_eagerly(pipe, monkeypatch, caplog):
+    """A new shape that cannot compile costs that call its speed, not its image, and compile stays for the rest."""
+    expected = _image(pipe)
+    state = {"broken": False}
+
+    def flaky_compiler(graph, inputs):
+        if state["broken"]:
+            raise RuntimeError("cannot compile this shape")
+        return graph.forward
+
+    _compile_with(monkeypatch, flaky_compiler)
+    speed.apply(pipe, Settings(compile=True, warmup="off"), "cpu")
+    _image(pipe)  # the first request compiles and works
+    state["broken"] = True
+    torch._dynamo.reset()  # the next call needs new graphs, as a shape outside the compiled ones would
+    with caplog.at_level(logging.WARNING, logger="zimage.speed"):
+        np.testing.assert_allclose(_image(pipe), expected, atol=1e-5)
+    assert "that call ran eagerly" in caplog.text
+    assert speed.compile_fallback_note(pipe.transformer) == "" and _compiled_blocks(pipe.transformer) > 0
+    speed.uncompile(pipe.transformer)
+    assert "forward" not in vars(pipe.transformer)
+
+
+def test_an_error_eager_repeats_is_the_requests_and_compile_stays(pipe, monkeypatch):
+    _compile_with(monkeypatch, lambda graph, inputs: graph.forward)
+    speed.apply(pipe, Settings(compile=True, warmup="off"), "cpu")
+    wrong = torch.zeros(3, 5)  # not a latent: fails compiled and eagerly alike
+    with pytest.raises(Exception) as info:
+        pipe.transformer([wrong], torch.zeros(1), [torch.zeros(4, CONFIGS["transformer"]["cap_feat_dim"])])
+    assert "BackendCompilerFailed" not in type(info.value).__name__
+    assert speed.compile_fallback_note(pipe.transformer) == "" and _compiled_blocks(pipe.transformer) > 0
 
 
 def test_an_attention_kernel_failing_at_warm_up_falls_back_to_native(pipe, monkeypatch):

@@ -13,7 +13,7 @@ from zimage.model_info import ModelStatus
 
 def status_line(status: ModelStatus, lang: str) -> str:
     if status.info is not None:
-        facts = status.info.to_dict()
+        facts = status.info.to_dict() | {"speed": status.info.speed_text(lang)}
         if status.info.dtype_reason:
             why = i18n.text(f"dtype_{status.info.dtype_reason}", lang, needed=status.info.float32_needs_gib,
                             available=status.info.available_gib)

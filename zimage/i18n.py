@@ -40,6 +40,12 @@ def text(key: str, lang: str = DEFAULT_LANGUAGE, **params: Any) -> str:
     return _fill(template, params)
 
 
+def optional_text(key: str, lang: str = DEFAULT_LANGUAGE, **params: Any) -> str:
+    """Like `text`, but "" where no language has `key` (keys built from a value, such as a memory mode)."""
+    template = _strings(lang).get(key) or _strings(DEFAULT_LANGUAGE).get(key) or ""
+    return _fill(template, params)
+
+
 def field_name(name: str, lang: str = DEFAULT_LANGUAGE) -> str:
     """A request field's name as users read it in `lang`."""
     return str(_strings(lang)["fields"].get(name, name))

@@ -27,12 +27,6 @@ log = logging.getLogger(__name__)
 # the CUDA context and allocator keep. "full" decodes untiled; the offload modes tile the VAE (see place()).
 FULL_HEADROOM_GIB = 3.0
 OFFLOAD_HEADROOM_GIB = 2.0
-# For the status line: what each mode costs, so a slow request is explained where the user looks.
-MODE_NOTES = {
-    "stream": "text encoder streamed from the CPU at each prompt",
-    "offload": "models move to the GPU at each request",
-    "sequential": "layers move to the GPU one at a time",
-}
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal, Mapping
+
+from .speed_text import describe
 
 
 @dataclass(frozen=True)
@@ -25,10 +27,23 @@ class ModelInfo:
     compiled: bool = False
     fp8: bool = False
     aoti: bool = False  # ZeroGPU's ahead-of-time compiled blocks
-    speed: str = ""  # what the speed levers did, and why any was skipped
+    real_rope: bool = False  # zimage.rope's real-valued rotary embedding, in the compiled blocks
+    speed: str = ""  # what the speed levers did, and why any was skipped (English; speed_text() translates)
+    speed_notes: str = ""  # the "why skipped" part of `speed`, kept apart so the rest can be translated
     load_seconds: float = 0.0
     model_hash: str = ""  # short SHA-256 of the weights, as A1111 and Civitai use to match models
     replica: str = ""  # which Ray Serve replica made the image (host, process); empty when run in this process
+
+    def speed_text(self, lang: str) -> str:
+        """`speed` in the reader's language."""
+        return describe(memory_mode=self.memory_mode, attention=self.attention, compiled=self.compiled,
+                        real_rope=self.real_rope, aoti=self.aoti, fp8=self.fp8, notes=self.speed_notes, lang=lang)
+
+    def compile_undone(self, note: str) -> "ModelInfo":
+        """These facts after compile was undone at a request, `note` saying why."""
+        undone = replace(self, compiled=False, real_rope=False,
+                         speed_notes="; ".join(text for text in (self.speed_notes, note) if text))
+        return replace(undone, speed=undone.speed_text("en"))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

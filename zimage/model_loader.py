@@ -31,10 +31,18 @@ class LoadedModel:
     """A ready pipeline, the facts about it, and its LoRA state (switched per request under the run lock)."""
 
     pipe: Any
-    info: ModelInfo
+    facts: ModelInfo  # as loaded; `info` adds what changed since
     enhancer: Enhancer | None = None
     safety: SafetyFilter = SafetyFilter("off")
     adapters: LoraAdapters | None = None
+
+    @property
+    def info(self) -> ModelInfo:
+        """The facts, less a compile that failed at the first request and was undone (zimage.speed)."""
+        from .speed import compile_fallback_note  # torch is loaded by now: a pipeline exists
+
+        note = compile_fallback_note(getattr(self.pipe, "transformer", None))
+        return self.facts.compile_undone(note) if note else self.facts
 
 
 def lora_library(settings: Settings) -> LoraLibrary:
@@ -101,5 +109,6 @@ def _model_info(source: ModelSource, device: str, dtype: str, choice: DtypeChoic
         fallback_reason=source.fallback_reason, device=device, dtype=dtype, dtype_reason=choice.reason,
         float32_needs_gib=choice.float32_needs_gib, available_gib=choice.available_gib,
         memory_mode=report.memory_mode, attention=report.attention, compiled=report.compiled, fp8=report.fp8,
-        aoti=report.aoti, speed=report.summary(), load_seconds=load_seconds, model_hash=model_hash,
+        aoti=report.aoti, real_rope=report.real_rope, speed=report.summary(), speed_notes=report.notes(),
+        load_seconds=load_seconds, model_hash=model_hash,
     )

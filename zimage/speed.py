@@ -22,9 +22,10 @@ from .config import RESIDENT_TRANSFORMER_MODES, on_zero_gpu
 from .devices import free_memory
 from .errors import ValidationError
 from .request import GUIDANCE_SCALE
-from .memory import MODE_NOTES, footprint, place, resolve_memory_mode
+from .memory import footprint, place, resolve_memory_mode
 from .prompt_cache import prompt_embeds
 from .rope import use_complex_rope, use_real_rope
+from .speed_text import describe
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ RECOMPILE_LIMIT = 16
 # Warm-up calls: (width, height, images, prompt). The second differs in size, batch and prompt length, so
 # dynamo marks those dimensions dynamic now instead of recompiling for a user's first different request.
 WARM_PROMPTS = ("warm-up", "a long warm-up prompt " * 12)
+_GUARDED = "_zimage_guarded"  # on eager_if_compile_fails' wrapper: the instance forward it replaced, or None
 
 
 @dataclass(frozen=True)
@@ -66,17 +68,15 @@ class SpeedReport:
     rope_note: str = ""
     attention_note: str = ""
 
-    def summary(self) -> str:
-        """One line for the model status: what runs, then what was skipped and why."""
-        note = MODE_NOTES.get(self.memory_mode, "")
-        parts = [f"memory {self.memory_mode}" + (f" ({note})" if note else ""), f"attention {self.attention}"]
-        parts += ["compiled"] if self.compiled else []
-        parts += ["real-valued RoPE"] if self.real_rope else []
-        parts += ["ahead-of-time compiled blocks"] if self.aoti else []
-        parts += ["fp8"] if self.fp8 else []
+    def notes(self) -> str:
+        """Why levers were skipped or undone, "; "-joined; "" when everything asked for runs."""
         notes = (self.compile_note, self.attention_note, self.fp8_note, self.aoti_note, self.rope_note)
-        skipped = [note for note in notes if note]
-        return ", ".join(parts) + ("" if not skipped else " (" + "; ".join(skipped) + ")")
+        return "; ".join(note for note in notes if note)
+
+    def summary(self, lang: str = "en") -> str:
+        """One line for the log and the model status: what runs, then what was skipped and why."""
+        return describe(memory_mode=self.memory_mode, attention=self.attention, compiled=self.compiled,
+                        real_rope=self.real_rope, aoti=self.aoti, fp8=self.fp8, notes=self.notes(), lang=lang)
 
 
 # --- torch.compile -----------------------------------------------------------------------------------------
@@ -115,13 +115,75 @@ def compile_repeated_blocks(transformer: Any, mode: str | None = None, backend: 
 
 
 def uncompile(transformer: Any) -> None:
-    """Undo compile_repeated_blocks and the real-valued RoPE that goes with it: the blocks run eagerly again, as
-    diffusers wrote them, and dynamo forgets their graphs."""
+    """Undo compile_repeated_blocks, the real-valued RoPE and the request guard that go with it: the blocks run
+    eagerly again, as diffusers wrote them, and dynamo forgets their graphs."""
     use_complex_rope(transformer)
+    _unguard(transformer)
+    vars(transformer).pop("_zimage_compile_fallback", None)
     for module in transformer.modules():
         if getattr(module, "_compiled_call_impl", None) is not None:
             module._compiled_call_impl = None
     torch._dynamo.reset()
+
+
+def eager_if_compile_fails(transformer: Any, warmed_up: bool) -> None:
+    """Guard the compiled transformer's calls at requests, as the warm-up's fallback guards them at start.
+
+    Without a warm-up (off, or skipped after running out of memory), the first request is the first compiled call.
+    When a call fails, it reruns eagerly (`torch.compiler.set_stance("force_eager")`). If no compiled call had
+    worked yet and the eager rerun works, compile is undone for good and `compile_fallback_note` says why, for the
+    status line and the images' metadata. A failure later (a new shape that cannot compile) costs that call only.
+    An error the eager rerun repeats is the request's, not compile's: it is raised and compile stays.
+    """
+    forward = transformer.forward
+    worked = [warmed_up]
+
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            output = forward(*args, **kwargs)
+        except torch.OutOfMemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - logged in full below once eager has succeeded
+            with torch.compiler.set_stance("force_eager"):
+                output = forward(*args, **kwargs)
+            if worked[0]:
+                log.warning("A compiled transformer call failed; that call ran eagerly", exc_info=exc)
+                return output
+            log.error("torch.compile failed at its first call; the transformer runs eagerly from now on", exc_info=exc)
+            uncompile(transformer)  # removes this guard too
+            transformer._zimage_compile_fallback = _compile_failed_note(transformer, "the first request", exc)
+            return output
+        worked[0] = True
+        return output
+
+    setattr(guarded, _GUARDED, vars(transformer).get("forward"))
+    transformer.forward = guarded
+
+
+def _unguard(transformer: Any) -> None:
+    """Remove `eager_if_compile_fails`'s guard, restoring the forward it wrapped."""
+    current = vars(transformer).get("forward")
+    if not hasattr(current, _GUARDED):
+        return
+    previous = getattr(current, _GUARDED)
+    if previous is None:
+        del transformer.forward
+    else:
+        transformer.forward = previous
+
+
+def compile_fallback_note(transformer: Any) -> str:
+    """Why `eager_if_compile_fails` undid compile at a request, or ""."""
+    return str(getattr(transformer, "_zimage_compile_fallback", ""))
+
+
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+
+
+def _compile_failed_note(transformer: Any, when: str, exc: BaseException) -> str:
+    stays = " (the fp8 weights stay: eager fp8 is slower than bf16)" if is_fp8(transformer) else ""
+    return f"compile failed at {when}, running eager{stays}: {_why(exc)}"
 
 
 def compile_unavailable_reason() -> str | None:
@@ -360,6 +422,8 @@ def apply(pipe: Any, settings: Any, device: str | torch.device) -> SpeedReport:
         warmup_seconds, failed_note, attention, attention_note = _warm_up_or_fall_back(pipe, target, compiled,
                                                                                         attention)
         compiled, compile_note = compiled and not failed_note, failed_note or compile_note
+    if compiled:
+        eager_if_compile_fails(pipe.transformer, warmed_up=warmup_seconds is not None)
     report = SpeedReport(memory_mode, attention, compiled, compile_note, fp8, fp8_note, aoti, aoti_note,
                          None if warmup_seconds is None else round(warmup_seconds, 2),
                          real_rope=compiled and not rope_note, rope_note=rope_note if compiled else "",
@@ -422,16 +486,14 @@ def _warm_up_or_fall_back(pipe: Any, device: torch.device, compiled: bool,
             # A smaller warm-up still compiles most of what requests need.
             log.warning("Warm-up ran out of memory at %dx%d; warming up at 256x256 instead.", side, side)
         except Exception as exc:  # noqa: BLE001 - a lever that cannot run here; eager SDPA must still serve
-            why = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
             if compiled:
                 log.exception("torch.compile failed at warm-up; the transformer runs eagerly instead")
                 uncompile(pipe.transformer)
-                stays = " (the fp8 weights stay: eager fp8 is slower than bf16)" if is_fp8(pipe.transformer) else ""
-                compiled, compile_note = False, f"compile failed at warm-up, running eager{stays}: {why}"
+                compiled, compile_note = False, _compile_failed_note(pipe.transformer, "warm-up", exc)
             elif attention != NATIVE_BACKEND:
                 log.exception("Attention %r failed at warm-up; using %r instead", attention, NATIVE_BACKEND)
                 attention = set_attention_backend(pipe.transformer, NATIVE_BACKEND)
-                attention_note = f"attention kernel failed at warm-up, using native: {why}"
+                attention_note = f"attention kernel failed at warm-up, using native: {_why(exc)}"
             else:
                 raise
             free_memory()
