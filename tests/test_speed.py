@@ -346,6 +346,35 @@ def test_an_attention_kernel_failing_at_warm_up_falls_back_to_native(pipe, monke
     np.testing.assert_array_equal(_image(pipe), expected)
 
 
+def test_after_warm_up_requests_of_new_sizes_batches_and_mixed_prompts_compile_nothing(pipe, monkeypatch):
+    """Point 8 of issue 9: every graph a request needs is compiled at warm-up, masked batches included (enhanced
+    variations and Ray Serve batches put prompts of different lengths in one call)."""
+    from zimage.prompt_cache import prompt_embeds
+
+    graphs: list[int] = []
+
+    def counting_backend(module, example_inputs):  # one call per graph dynamo captures
+        graphs.append(1)
+        return module.forward
+
+    _compile_with(monkeypatch, counting_backend)
+    speed.apply(pipe, Settings(compile=True, warmup="off"), "cpu")
+    speed.warm_up(pipe, "cpu", height=64, width=64, steps=1)
+    compiled = len(graphs)
+
+    def request(prompts: list[str], size: tuple[int, int], per_prompt: int = 1) -> None:
+        with torch.inference_mode():
+            pipe(prompt_embeds=prompt_embeds(pipe, prompts), width=size[0], height=size[1], num_inference_steps=2,
+                 guidance_scale=0.0, num_images_per_prompt=per_prompt, output_type="latent",
+                 generator=[torch.Generator("cpu").manual_seed(i) for i in range(len(prompts) * per_prompt)])
+
+    request(["a red poster"], (96, 160))
+    request(["a cat " * 20], (64, 64), per_prompt=3)
+    request(MIXED_PROMPTS, (96, 96))
+    request(["short", "a somewhat longer prompt " * 5, "the longest of the three prompts here " * 9], (160, 96))
+    assert compiled > 0 and len(graphs) == compiled
+
+
 def test_a_warm_up_out_of_memory_is_skipped_not_blamed_on_a_lever(pipe, monkeypatch, caplog):
     def out_of_memory(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -390,7 +419,7 @@ def test_warm_up_runs_as_requests_do(pipe):
     pipe.transformer.register_forward_pre_hook(record, with_kwargs=True)
     assert speed.warm_up(pipe, "cpu", height=64, width=64, steps=1, count=2) > 0
     assert {mode for mode, _ in seen} == {True}  # inference_mode, as zimage.generate runs requests
-    assert sorted({batch for _, batch in seen}) == [1, 2]  # one image, then a batch
+    assert [batch for _, batch in seen] == [1, 2, 2, 3]  # one image, a batch, then masked batches of 2 and 3
 
 
 def test_no_warm_up_when_off_or_on_a_cpu_with_auto(pipe):

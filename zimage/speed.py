@@ -42,12 +42,14 @@ FP8_MIN_CAPABILITY = (8, 9)  # Ada and Hopper are the first GPUs with fp8 tensor
 FP8_MIN_FEATURES = 1024
 _FP8_SKIP_NAMES = ("adaLN_modulation", "t_embedder", "cap_embedder", "all_x_embedder", "all_final_layer")
 # Dynamo's cache per code object. The block class runs three ways (noise refiner, context refiner, main layers),
-# each once static and once dynamic after warm-up: 6 entries. Torch's default of 8 leaves too little margin,
-# and with fullgraph=True passing it raises instead of falling back.
+# each once static and once dynamic, and masked batches add static and dynamic graphs of their own: the warm-up
+# leaves 9 entries (tests/test_speed.py counts them). Torch's default of 8 would be passed, and with
+# fullgraph=True passing it raises instead of falling back (at a request, eager_if_compile_fails then reruns the
+# call eagerly).
 RECOMPILE_LIMIT = 16
 # Warm-up calls: (width, height, images, prompt). The second differs in size, batch and prompt length, so
 # dynamo marks those dimensions dynamic now instead of recompiling for a user's first different request.
-WARM_PROMPTS = ("warm-up", "a long warm-up prompt " * 12)
+WARM_PROMPTS = ("warm-up", "a long warm-up prompt " * 12, "a warm-up prompt of middle length " * 4)
 _GUARDED = "_zimage_guarded"  # on eager_if_compile_fails' wrapper: the instance forward it replaced, or None
 
 
@@ -351,24 +353,29 @@ def warm_up(pipe: Any, device: str | torch.device, *, height: int = 1024, width:
     """Run throwaway generations the way requests run, so compilation happens now, not for the first user.
 
     Same grad mode (inference_mode), prompt embeddings (zimage.prompt_cache), per-image CPU generators and step
-    callback as zimage.generate. The first call is one image at the given size; the second has `count` images, a
-    longer prompt and a slightly different size, so one recompile makes batch, prompt length and size dynamic.
-    Returns the seconds taken.
+    callback as zimage.generate. Four calls: one image at the given size; `count` images of a longer prompt at a
+    slightly different size, so one recompile makes batch, prompt length and size dynamic; then the same twice
+    with prompts of different lengths in one batch (2, then 3), which makes Z-Image build an attention mask, with
+    graphs of their own and MaskAwareProcessor's other kernel, as a batch of enhanced variations or a Ray Serve
+    batch of users does. Returns the seconds taken.
     """
     target = torch.device(device)
     started = time.perf_counter()
     other = (width + 64, max(64, height - 64))  # another token count, as a user's next size would have
-    calls = ((width, height, 1, WARM_PROMPTS[0]), (*other, max(count, 2), WARM_PROMPTS[1]))
-    for call_width, call_height, images, prompt in calls:
+    calls = ((width, height, [WARM_PROMPTS[0]], 1), (*other, [WARM_PROMPTS[1]], max(count, 2)),
+             (width, height, list(WARM_PROMPTS[:2]), 1), (*other, list(WARM_PROMPTS), 1))
+    for call_width, call_height, prompts, per_prompt in calls:
+        images = len(prompts) * per_prompt
         with torch.inference_mode():
-            pipe(prompt_embeds=prompt_embeds(pipe, [prompt]), height=call_height, width=call_width,
-                 num_inference_steps=steps, guidance_scale=GUIDANCE_SCALE, num_images_per_prompt=images,
+            pipe(prompt_embeds=prompt_embeds(pipe, prompts), height=call_height, width=call_width,
+                 num_inference_steps=steps, guidance_scale=GUIDANCE_SCALE, num_images_per_prompt=per_prompt,
                  generator=[torch.Generator("cpu").manual_seed(i) for i in range(images)],
                  callback_on_step_end=lambda _pipe, _step, _t, tensors: tensors)
     if target.type == "cuda":
         torch.cuda.synchronize(target)
     seconds = time.perf_counter() - started
-    log.info("Warm-up (%dx%d and a batch of %d, %d steps) took %.2f s.", width, height, count, steps, seconds)
+    log.info("Warm-up (%dx%d, a batch of %d, masked batches of 2 and 3; %d steps) took %.2f s.", width, height,
+             count, steps, seconds)
     return seconds
 
 
