@@ -12,6 +12,8 @@ import torch
 
 from zimage import speed
 from zimage.config import Settings
+from zimage.model_info import ModelInfo
+from zimage.model_loader import LoadedModel
 from zimage.tiny import build_pipeline
 
 SMALL = dict(width=256, height=256, num_inference_steps=2, guidance_scale=0.0)
@@ -65,6 +67,14 @@ def test_a_block_failing_at_its_first_call_sends_all_back_to_eager_and_the_image
     assert np.array_equal(image(pipe), eager)
     assert len(calls) == 1, "the first failure ends the compiled blocks' use"
     assert patched_blocks(pipe.transformer) == []
+    # The images' metadata, and through them the status line, stop claiming the compiled blocks.
+    assert speed.fallback_note(pipe.transformer).startswith(
+        "ahead-of-time blocks failed at their first call, running eager: RuntimeError: AOTInductor")
+    facts = ModelInfo("m", "r", aoti=True, speed="memory full, attention native, ahead-of-time compiled blocks")
+    info = LoadedModel(pipe, facts).info
+    assert not info.aoti and "ahead-of-time compiled blocks," not in info.speed
+    assert info.speed.endswith("(ahead-of-time blocks failed at their first call, running eager: RuntimeError: "
+                               "AOTInductor: constants do not match)")
     assert np.array_equal(image(pipe, seed=4), image(build_pipeline(), seed=4)) and len(calls) == 1
 
 

@@ -281,7 +281,7 @@ def test_compile_failing_at_the_first_request_without_warm_up_falls_back_and_say
     with caplog.at_level(logging.ERROR, logger="zimage.speed"):
         np.testing.assert_array_equal(_image(pipe), expected)
     assert "torch.compile failed at its first call" in caplog.text
-    assert speed.compile_fallback_note(pipe.transformer).startswith(
+    assert speed.fallback_note(pipe.transformer).startswith(
         "compile failed at the first request, running eager: BackendCompilerFailed")
     assert _compiled_blocks(pipe.transformer) == 0 and "forward" not in vars(pipe.transformer)
     info = loaded.info
@@ -308,7 +308,7 @@ def test_a_compiled_call_failing_after_others_worked_reruns_that_call_eagerly(pi
     with caplog.at_level(logging.WARNING, logger="zimage.speed"):
         np.testing.assert_allclose(_image(pipe), expected, atol=1e-5)
     assert "that call ran eagerly" in caplog.text
-    assert speed.compile_fallback_note(pipe.transformer) == "" and _compiled_blocks(pipe.transformer) > 0
+    assert speed.fallback_note(pipe.transformer) == "" and _compiled_blocks(pipe.transformer) > 0
     speed.uncompile(pipe.transformer)
     assert "forward" not in vars(pipe.transformer)
 
@@ -320,7 +320,7 @@ def test_an_error_eager_repeats_is_the_requests_and_compile_stays(pipe, monkeypa
     with pytest.raises(Exception) as info:
         pipe.transformer([wrong], torch.zeros(1), [torch.zeros(4, CONFIGS["transformer"]["cap_feat_dim"])])
     assert "BackendCompilerFailed" not in type(info.value).__name__
-    assert speed.compile_fallback_note(pipe.transformer) == "" and _compiled_blocks(pipe.transformer) > 0
+    assert speed.fallback_note(pipe.transformer) == "" and _compiled_blocks(pipe.transformer) > 0
 
 
 def test_an_attention_kernel_failing_at_warm_up_falls_back_to_native(pipe, monkeypatch):

@@ -138,7 +138,9 @@ def test_every_gpu_call_is_released_and_failures_say_so(standin):
     order = [call.path for call in calls if call.path in ("/schedule", "/release")]
     assert order == ["/schedule", "/release"] * 6
     fails = [call.params["fail"] for call in calls if call.path == "/release"]
-    assert fails == ["false", "false", "true", "true", "true", "false"]  # ok, ok, oom, raw, stopped, ok
+    # spaces releases with fail=true exactly when it discards the worker. Out of memory and Stop are the request's
+    # own errors, returned by the GPU function, so the warm worker stays; the unforeseen ValueError discards it.
+    assert fails == ["false", "false", "false", "true", "false", "false"]  # ok, ok, oom, raw, stopped, ok
 
 
 @pytest.mark.skipif(not ON_CPU, reason="on a GPU the worker runs on CUDA, whose pixels differ from the CPU's")

@@ -12,6 +12,9 @@ import contextlib
 import json
 import logging
 import math
+import threading
+import time
+from dataclasses import replace
 from typing import Iterator
 
 import spaces  # noqa: F401 - app.py imports it before torch; imported here for the decorator
@@ -26,7 +29,7 @@ from zimage.errors import (BlockedError, BusyError, CancelledError, EnhanceError
                            ValidationError, ZImageError)
 from zimage.images import SourceImage
 from zimage.lora import LoraLibrary
-from zimage.model_info import ModelStatus
+from zimage.model_info import ModelInfo, ModelStatus
 from zimage.request import GenerationRequest
 from zimage.runner import GeneratedImage, ProgressFn
 
@@ -57,6 +60,34 @@ def worker_error(error: Exception, otherwise: ZImageError) -> gr.Error:
     return encode_error(otherwise)
 
 
+def keeps_worker(error: Exception) -> bool:
+    """Whether `error` belongs to the request rather than the worker (Stop, a blocked prompt, a bad LoRA name, out
+    of memory): spaces keeps a worker for the next call only when its function returns (spaces 0.51.3,
+    zero/wrappers.py), so these are returned, not raised. A raise would cost the next request a fresh worker, the
+    weights' move to the GPU and the worker's prompt cache. Anything unforeseen is raised, and the worker goes."""
+    return isinstance(error, ZImageError) and not (isinstance(error, GenerationError) and error.code == "generation")
+
+
+def send_back(error: Exception, otherwise: ZImageError) -> gr.Error:
+    """What a GPU function does with `error` (see `worker_error`): returns it to be handed back as its result
+    when the worker may stay (`keeps_worker`); raises it otherwise."""
+    sent = worker_error(error, otherwise)
+    if not keeps_worker(error):
+        raise sent from None
+    return sent
+
+
+def enhance_failed() -> EnhanceError:
+    return EnhanceError("The prompt enhancer could not write a prompt; your idea was left as it is.",
+                        code="enhance_failed")
+
+
+def raise_if_sent(result: object) -> None:
+    """Raise the error a GPU function returned in place of its result (see `keeps_worker`)."""
+    if isinstance(result, gr.Error):
+        raise result
+
+
 def decode_error(error: gr.Error) -> ZImageError | None:
     """The domain error a worker sent, or None for a gr.Error of spaces' own (quota, aborted task)."""
     text = str(getattr(error, "message", "") or "")
@@ -85,6 +116,7 @@ class ZeroGPURunner:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._worker_info: ModelInfo | None = None
 
         def duration(request: GenerationRequest, progress: ProgressFn | None, cancel: CancelToken | None,
                      source: SourceImage | None = None, mask: Image.Image | None = None) -> int:
@@ -95,27 +127,41 @@ class ZeroGPURunner:
                          source: SourceImage | None = None, mask: Image.Image | None = None) -> list[GeneratedImage]:
             # One GPU function for both, so text-to-image and edits share ZeroGPU's queue and error handling.
             try:
+                if cancel is not None:
+                    cancel.raise_if_set()  # Stop pressed while the request waited for a GPU
                 if source is not None:
                     return engine.edit(request, source, mask, progress, cancel)
                 return engine.generate(request, progress, cancel)
             except Exception as error:  # noqa: BLE001 - every failure crosses back as our own gr.Error
-                raise worker_error(error, GenerationError(f"Generation failed ({type(error).__name__}). Please "
-                                                          "try again.", code="generation",
-                                                          reason=type(error).__name__)) from None
+                return send_back(error, GenerationError(f"Generation failed ({type(error).__name__}). Please try "
+                                                        "again.", code="generation", reason=type(error).__name__))
 
         self._gpu_generate = gpu_generate
 
         # The local enhancer needs the GPU too, but only for one bounded call: its own short GPU function keeps
         # ZeroGPU's queue priority high and never holds a GPU for a whole batch.
         @spaces.GPU(duration=int(engine.settings.enhancer.timeout) + 15)
-        def gpu_enhance(idea: str, seed: int, cancel: CancelToken | None) -> Iterator[Enhanced]:
+        def gpu_enhance(idea: str, seed: int, cancel: CancelToken | None) -> Iterator[Enhanced | gr.Error]:
             try:
+                if cancel is not None:
+                    cancel.raise_if_set()
                 yield from engine.enhance(idea, seed, cancel)
             except Exception as error:  # noqa: BLE001 - out of memory while decoding, say: one translated line
-                raise worker_error(error, EnhanceError("The prompt enhancer could not write a prompt; your idea "
-                                                       "was left as it is.", code="enhance_failed")) from None
+                yield send_back(error, enhance_failed())
 
         self._gpu_enhance = gpu_enhance
+
+        # An enhancer behind an API needs no GPU, but the safety filter screens the idea with the model first: a
+        # short GPU call of its own (in the main process the weights are only spaces' placeholders).
+        @spaces.GPU(duration=30)
+        def gpu_screen(prompt: str) -> gr.Error | None:
+            try:
+                engine.screen_prompt(prompt)
+            except Exception as error:  # noqa: BLE001 - a block is an answer, anything else one translated line
+                return send_back(error, enhance_failed())
+            return None
+
+        self._gpu_screen = gpu_screen
 
     @property
     def loras(self) -> LoraLibrary:
@@ -129,36 +175,68 @@ class ZeroGPURunner:
              progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> list[GeneratedImage]:
         return self._call(request, progress, cancel, source, mask)
 
-    def _call(self, *args: object) -> list[GeneratedImage]:
+    def _call(self, request: GenerationRequest, progress: ProgressFn | None, cancel: CancelToken | None,
+              *edit: object) -> list[GeneratedImage]:
         self._load_here()
+        if cancel is not None:
+            cancel.raise_if_set()  # Stop pressed before the GPU call: spend no quota on it
         with errors_from_worker():
-            return self._gpu_generate(*args)
+            result = self._gpu_generate(request, progress, cancel, *edit)
+            raise_if_sent(result)
+        if result:
+            # The worker's facts: compiled blocks it had to undo show in the status line from now on.
+            self._worker_info = result[0].model
+        return result
 
     def enhance(self, idea: str, seed: int = 0, cancel: CancelToken | None = None) -> Iterator[Enhanced]:
-        if not self.engine.uses_local_enhancer():
-            yield from self.engine.enhance(idea, seed, cancel)  # an API call needs no GPU
-            return
         self._load_here()
+        if not self.engine.uses_local_enhancer():
+            if self.engine.screens_with_model():
+                with errors_from_worker():
+                    raise_if_sent(self._gpu_screen(idea))
+            yield from self.engine.enhance(idea, seed, cancel, screened=True)  # an API call needs no GPU
+            return
         with errors_from_worker():
-            yield from self._gpu_enhance(idea, seed, cancel)
+            for item in self._gpu_enhance(idea, seed, cancel):
+                raise_if_sent(item)
+                yield item
 
     def status(self) -> ModelStatus:
-        return self.engine.status()
+        status = self.engine.status()
+        if status.state == "failed":
+            return replace(status, retried=False)
+        if status.info is not None and self._worker_info is not None:
+            return replace(status, info=self._worker_info)
+        return status
 
-    def start(self) -> None:
-        # The weights must be in the main process before workers fork from it, so load now, not in the background.
+    def start(self, attempts: int = 3, pause_s: float = 10.0) -> None:
+        """Load now, in the main thread, before serving: workers fork from this process and spaces packs the
+        weights it holds at start-up, so this is the only load that can work (see `_load_here`). A failure (the Hub
+        timing out, say) is retried a few times; after the last, the Space serves a status line that says what
+        failed and that it needs a restart."""
         _quiet_progress_bars()
-        try:
-            self._load_here()
-        except ZImageError as error:
-            log.error("Model load failed: %s", error)
+        for attempt in range(1, attempts + 1):
+            try:
+                self._load_here()
+                return
+            except ZImageError as error:
+                log.error("Model load failed (attempt %d of %d): %s", attempt, attempts, error)
+            if attempt < attempts:
+                time.sleep(pause_s)
 
     def _load_here(self) -> None:
-        """Load in the main process, where spaces packs the weights for its workers. After a failed load at boot,
-        the retry happens here, before a GPU call: inside one, a 33 GB load would outlast the GPU time asked for,
-        and fail again at every request. A failure is the translated ModelLoadError."""
-        if self.engine.loaded is None:
-            self.engine.load().pipe.set_progress_bar_config(disable=True)
+        """Load in the main process, where spaces packs the weights for its workers, never inside a GPU call (a
+        33 GB load would outlast the GPU time asked for). Only from the main thread: spaces emulates CUDA there
+        alone (its torch modes are thread-local), so a load from a request's thread fails at the first move to
+        the GPU, after reading 33 GB, at every request. A failure is the translated ModelLoadError."""
+        if self.engine.loaded is not None:
+            return
+        if threading.current_thread() is not threading.main_thread():
+            reason = self.engine.status().error or "it had not loaded"
+            raise ModelLoadError(f"The model did not load when the Space started ({reason}). On ZeroGPU it loads "
+                                 "only at start-up: restart the Space.", code="model_load_at_start",
+                                 reason=reason)
+        self.engine.load().pipe.set_progress_bar_config(disable=True)
 
 
 def _quiet_progress_bars() -> None:

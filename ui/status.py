@@ -20,7 +20,8 @@ def status_line(status: ModelStatus, lang: str) -> str:
             facts["dtype"] = f"{status.info.dtype} ({why})"
         return i18n.text("model_ready", lang, **facts)
     if status.state == "failed":
-        return i18n.text("model_failed", lang, reason=html.escape(status.error))
+        key = "model_failed" if status.retried else "model_failed_restart"
+        return i18n.text(key, lang, reason=html.escape(status.error))
     if status.stage:
         return i18n.text(f"model_loading_{status.stage}", lang, elapsed=elapsed(status.stage_seconds, lang))
     return i18n.text("model_loading", lang)

@@ -84,14 +84,24 @@ class Engine:
         """Requests of one shape in one pipeline call, each with its images or its own error (see `ScreenedRuns`)."""
         return self._runs.generate_many(requests, progress)
 
-    def enhance(self, idea: str, seed: int = 0, cancel: CancelToken | None = None) -> Iterator[Enhanced]:
-        """Stream an enhanced prompt for `idea` (see `Enhancer.stream`); the idea is screened first."""
-        yield from prompt_tools.enhance(self.load(), idea, seed, cancel)
+    def enhance(self, idea: str, seed: int = 0, cancel: CancelToken | None = None,
+                screened: bool = False) -> Iterator[Enhanced]:
+        """Stream an enhanced prompt for `idea` (see `Enhancer.stream`); the idea is screened first, unless
+        `screened` says `screen_prompt` has done it."""
+        yield from prompt_tools.enhance(self.load(), idea, seed, cancel, screened)
+
+    def screen_prompt(self, prompt: str) -> None:
+        """The safety filter's verdict on a prompt: BlockedError, or nothing."""
+        self.load().safety.check_prompt(prompt)
 
     def chat(self) -> ChatModel:
         """The loaded text encoder as a chat model, taking turns with image generations."""
         return self._tools.chat(self.load().pipe)
 
     def uses_local_enhancer(self) -> bool:
-        """Whether enhancing needs the model (and so, on ZeroGPU, a GPU)."""
+        """Whether enhancing writes with the model (and so, on ZeroGPU, needs a GPU)."""
         return prompt_tools.uses_local_enhancer(self.load())
+
+    def screens_with_model(self) -> bool:
+        """Whether screening a prompt runs the model (and so, on ZeroGPU, needs a GPU)."""
+        return prompt_tools.screens_with_model(self.load())

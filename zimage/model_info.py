@@ -39,9 +39,10 @@ class ModelInfo:
         return describe(memory_mode=self.memory_mode, attention=self.attention, compiled=self.compiled,
                         real_rope=self.real_rope, aoti=self.aoti, fp8=self.fp8, notes=self.speed_notes, lang=lang)
 
-    def compile_undone(self, note: str) -> "ModelInfo":
-        """These facts after compile was undone at a request, `note` saying why."""
-        undone = replace(self, compiled=False, real_rope=False,
+    def levers_undone(self, note: str) -> "ModelInfo":
+        """These facts after compiled blocks (torch.compile's or ZeroGPU's) were undone at a request, `note` saying
+        why."""
+        undone = replace(self, compiled=False, real_rope=False, aoti=False,
                          speed_notes="; ".join(text for text in (self.speed_notes, note) if text))
         return replace(undone, speed=undone.speed_text("en"))
 
@@ -66,6 +67,7 @@ class ModelStatus:
     expects_tiny: bool = False  # before loading finishes: whether the settings ask for the tiny model
     stage: str = ""  # while loading: one of zimage.model_loader.STAGES, once the load has got that far
     stage_seconds: float = 0.0  # how long the current stage has lasted
+    retried: bool = True  # whether a failed load is retried at the next request (not on ZeroGPU: start-up only)
 
     @property
     def is_tiny(self) -> bool:

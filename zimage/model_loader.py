@@ -38,11 +38,11 @@ class LoadedModel:
 
     @property
     def info(self) -> ModelInfo:
-        """The facts, less a compile that failed at the first request and was undone (zimage.speed)."""
-        from .speed import compile_fallback_note  # torch is loaded by now: a pipeline exists
+        """The facts, less compiled blocks that failed at the first request and were undone (zimage.speed)."""
+        from .speed import fallback_note  # torch is loaded by now: a pipeline exists
 
-        note = compile_fallback_note(getattr(self.pipe, "transformer", None))
-        return self.facts.compile_undone(note) if note else self.facts
+        note = fallback_note(getattr(self.pipe, "transformer", None))
+        return self.facts.levers_undone(note) if note else self.facts
 
 
 def lora_library(settings: Settings) -> LoraLibrary:

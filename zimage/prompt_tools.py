@@ -41,14 +41,22 @@ class PromptTools:
         return replace(loaded, enhancer=enhancer, safety=build_safety(self.settings.safety, chat, self._image_checker))
 
 
-def enhance(loaded: LoadedModel, idea: str, seed: int = 0, cancel: CancelToken | None = None) -> Iterator[Enhanced]:
-    """Stream an enhanced prompt for `idea` (see `Enhancer.stream`); the idea is screened first."""
+def enhance(loaded: LoadedModel, idea: str, seed: int = 0, cancel: CancelToken | None = None,
+            screened: bool = False) -> Iterator[Enhanced]:
+    """Stream an enhanced prompt for `idea` (see `Enhancer.stream`); the idea is screened first, unless the caller
+    has done that already (`screened`)."""
     if loaded.enhancer is None:
         raise EnhanceError("The prompt enhancer is turned off on this server.", code="enhance_off")
-    loaded.safety.check_prompt(idea)
+    if not screened:
+        loaded.safety.check_prompt(idea)
     yield from loaded.enhancer.stream(idea, seed, cancel.is_set if cancel is not None else None)
 
 
 def uses_local_enhancer(loaded: LoadedModel) -> bool:
-    """Whether enhancing runs on the model itself (and so, on ZeroGPU, needs a GPU)."""
+    """Whether enhancing writes with the model itself (and so, on ZeroGPU, needs a GPU)."""
     return loaded.enhancer is not None and loaded.enhancer.name == "local"
+
+
+def screens_with_model(loaded: LoadedModel) -> bool:
+    """Whether the safety filter asks the model about prompts (and so, on ZeroGPU, needs a GPU to screen one)."""
+    return loaded.safety.classify is not None

@@ -121,7 +121,7 @@ def uncompile(transformer: Any) -> None:
     eagerly again, as diffusers wrote them, and dynamo forgets their graphs."""
     use_complex_rope(transformer)
     _unguard(transformer)
-    vars(transformer).pop("_zimage_compile_fallback", None)
+    vars(transformer).pop("_zimage_speed_fallback", None)
     for module in transformer.modules():
         if getattr(module, "_compiled_call_impl", None) is not None:
             module._compiled_call_impl = None
@@ -133,7 +133,7 @@ def eager_if_compile_fails(transformer: Any, warmed_up: bool) -> None:
 
     Without a warm-up (off, or skipped after running out of memory), the first request is the first compiled call.
     When a call fails, it reruns eagerly (`torch.compiler.set_stance("force_eager")`). If no compiled call had
-    worked yet and the eager rerun works, compile is undone for good and `compile_fallback_note` says why, for the
+    worked yet and the eager rerun works, compile is undone for good and `fallback_note` says why, for the
     status line and the images' metadata. A failure later (a new shape that cannot compile) costs that call only.
     An error the eager rerun repeats is the request's, not compile's: it is raised and compile stays.
     """
@@ -153,7 +153,7 @@ def eager_if_compile_fails(transformer: Any, warmed_up: bool) -> None:
                 return output
             log.error("torch.compile failed at its first call; the transformer runs eagerly from now on", exc_info=exc)
             uncompile(transformer)  # removes this guard too
-            transformer._zimage_compile_fallback = _compile_failed_note(transformer, "the first request", exc)
+            transformer._zimage_speed_fallback = _compile_failed_note(transformer, "the first request", exc)
             return output
         worked[0] = True
         return output
@@ -174,9 +174,9 @@ def _unguard(transformer: Any) -> None:
         transformer.forward = previous
 
 
-def compile_fallback_note(transformer: Any) -> str:
-    """Why `eager_if_compile_fails` undid compile at a request, or ""."""
-    return str(getattr(transformer, "_zimage_compile_fallback", ""))
+def fallback_note(transformer: Any) -> str:
+    """Why compiled blocks were undone at a request (`eager_if_compile_fails`, `_eager_if_aoti_fails`), or ""."""
+    return str(getattr(transformer, "_zimage_speed_fallback", ""))
 
 
 def _why(exc: BaseException) -> str:
@@ -224,7 +224,7 @@ def load_aoti_blocks(transformer: Any, repo_id: str = AOTI_REPO, variant: str | 
         _back_to_eager(layers)  # spaces patches block by block: a failure midway leaves some patched
         text = str(exc).strip().splitlines()
         return f"{type(exc).__name__}: {text[0][:200] if text else ''}"
-    _eager_if_aoti_fails(layers)
+    _eager_if_aoti_fails(transformer)
     log.info("Loaded ahead-of-time compiled blocks from %s (variant %s).", repo_id, variant)
     return ""
 
@@ -234,13 +234,14 @@ def _back_to_eager(blocks: Any) -> None:
         vars(block).pop("forward", None)
 
 
-def _eager_if_aoti_fails(blocks: Any) -> None:
+def _eager_if_aoti_fails(transformer: Any) -> None:
     """Guard the compiled blocks' calls. Before any compiled call has worked, a failure means the package does not
-    fit (weights, a kernel missing on this GPU): every block goes back to eager in this worker, and the call is
-    rerun eagerly, so the request still gets its image. Later, a failure is one call's (a shape the package was not
-    exported for): that call alone runs eagerly. Out of memory is raised as it is: eager would need more.
+    fit (weights, a kernel missing on this GPU): every block goes back to eager in this worker, the call is rerun
+    eagerly, so the request still gets its image, and `fallback_note` says so (the images' metadata and, through
+    them, the main process's status line). Later, a failure is one call's (a shape the package was not exported
+    for): that call alone runs eagerly. Out of memory is raised as it is: eager would need more.
     Each new ZeroGPU worker starts from the main process's blocks, so it tries the package once itself."""
-    patched = [block for block in blocks if "forward" in vars(block)]
+    patched = [block for block in transformer.layers if "forward" in vars(block)]
     worked = [False]
 
     for block in patched:
@@ -251,10 +252,12 @@ def _eager_if_aoti_fails(blocks: Any) -> None:
                 output = _compiled(*args, **kwargs)
             except torch.OutOfMemoryError:
                 raise
-            except Exception:  # noqa: BLE001 - logged in full; eager gives the same result
+            except Exception as exc:  # noqa: BLE001 - logged in full; eager gives the same result
                 if not worked[0]:
                     log.exception("Ahead-of-time compiled blocks failed at their first call; running eagerly")
                     _back_to_eager(patched)
+                    transformer._zimage_speed_fallback = ("ahead-of-time blocks failed at their first call, running "
+                                                          f"eager: {_why(exc)}")
                 else:
                     log.exception("An ahead-of-time compiled block failed; this call runs eagerly")
                 return type(_block).forward(_block, *args, **kwargs)
