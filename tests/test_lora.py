@@ -137,3 +137,28 @@ def test_hotswap_mode_gives_the_same_images_and_the_base_back(lora_dir):
     with pytest.raises(ValidationError) as caught:
         hot.activate(library.resolve([LoraRef("ink", 1.0), LoraRef("styles/neon", 1.0)]))
     assert caught.value.code == "lora_compiled_one"
+
+
+@pytest.mark.parametrize("hotswap", [False, True])
+def test_loras_in_stream_mode_leave_the_text_encoders_offload_hooks_alone(lora_dir, hotswap):
+    """Given the pipeline, diffusers rebuilds every component's group offloading around a LoRA load, which would
+    drop the prefetch order traced at start and, on a GPU, let a later decode chain the 0.72 GiB head into every
+    prompt encode. The LoRA goes into the transformer, which has no hooks in "stream"."""
+    from zimage import memory
+
+    model = fresh_model()
+    memory.place(model.pipe, "stream", "cpu")
+    hooks = {name: module._diffusers_hook.get_hook("group_offloading")
+             for name, module in model.pipe.text_encoder.named_modules() if hasattr(module, "_diffusers_hook")}
+    assert hooks
+    library = lora.LoraLibrary(lora_dir)
+    adapters = lora.LoraAdapters(model.pipe, library, hotswap=hotswap)
+    adapters.prime()
+    base = image(model)
+    adapters.activate(library.resolve([LoraRef("ink", 1.0)]))
+    assert np.abs(image(model) - base).max() > 10
+    adapters.activate([])
+    assert np.array_equal(image(model), base)
+    for name, module in model.pipe.text_encoder.named_modules():
+        if name in hooks:
+            assert module._diffusers_hook.get_hook("group_offloading") is hooks[name], name

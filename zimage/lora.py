@@ -204,7 +204,7 @@ class LoraAdapters:
         # Named by content: the same file is loaded once per pipeline, whoever asked for it first.
         name = f"lora_{lora.sha12 or self.library.sha12(self.library.find(lora.name))}"
         if name not in self._loaded_names():
-            self._load_weights(lora, self._checked_path(lora), adapter_name=name)
+            self._load_weights(lora, self._checked_path(lora), name)
         return name
 
     def _checked_path(self, lora: LoraRef) -> Path:
@@ -218,15 +218,31 @@ class LoraAdapters:
             raise _corrupt(lora.name, "not a readable safetensors file") from None
         return path
 
-    def _load_weights(self, lora: LoraRef, source: Any, **kwargs: Any) -> None:
+    def _load_weights(self, lora: LoraRef, path: Path, adapter_name: str) -> None:
         try:
-            self.pipe.load_lora_weights(source, **kwargs)
+            state, metadata = self.pipe.lora_state_dict(str(path), return_lora_metadata=True)
+            if not all("lora" in key or "lokr" in key for key in state):
+                raise ValueError("not LoRA or LoKr weights")
+            self._into_transformer(state, metadata, adapter_name)
         except Exception as error:  # noqa: BLE001 - keys for another model, a bad format: one message
             log.warning("LoRA %s failed to load: %s", lora.name, error)
             raise _corrupt(lora.name, "not a Z-Image LoRA") from None
-        if kwargs.get("adapter_name") not in self._loaded_names():
+        if adapter_name not in self._loaded_names():
             # diffusers only warns when no key matches the transformer; the LoRA would silently do nothing.
             raise _corrupt(lora.name, "not a Z-Image LoRA")
+
+    def _into_transformer(self, state: dict, metadata: Any, adapter_name: str, hotswap: bool = False) -> None:
+        """diffusers' `load_lora_weights`, less one step in the "stream" memory mode. Given the pipeline, diffusers
+        detaches and re-attaches every component's offload hooks around the load; there the only hooks are the
+        text encoder's group offloading, and rebuilding them at each load (each request, when hot-swapping) would
+        drop the prefetch order traced at start (zimage.memory.stream_text_encoder). The transformer, where the
+        LoRA goes, has no hooks in that mode. With model offload ("offload", "sequential") the pipeline is given."""
+        from .memory import is_streamed  # imports torch, which this module leaves until a model exists
+
+        hooked = None if is_streamed(self.pipe.text_encoder) else self.pipe
+        self.pipe.load_lora_into_transformer(state, transformer=self.pipe.transformer, adapter_name=adapter_name,
+                                             metadata=metadata, _pipeline=hooked, hotswap=hotswap,
+                                             low_cpu_mem_usage=not hotswap)  # as load_lora_weights does
 
     # --- compiled models: one slot, hot-swapped --------------------------------------------------------------
 
@@ -242,8 +258,7 @@ class LoraAdapters:
 
     def _swap(self, lora: LoraRef, state: dict, metadata: Any) -> None:
         try:
-            self.pipe.load_lora_into_transformer(state, transformer=self.pipe.transformer, adapter_name=HOTSWAP_SLOT,
-                                                 metadata=metadata, _pipeline=self.pipe, hotswap=self._slot_filled)
+            self._into_transformer(state, metadata, HOTSWAP_SLOT, hotswap=self._slot_filled)
         except Exception as error:  # noqa: BLE001
             log.warning("LoRA %s failed to hot-swap: %s", lora.name, error)
             raise _corrupt(lora.name, "not a Z-Image LoRA, or a higher rank than the slot") from None
