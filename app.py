@@ -11,6 +11,10 @@ os.environ.setdefault("GRADIO_TEMP_DIR", os.path.join(tempfile.gettempdir(), "zi
 
 import spaces  # noqa: E402,F401 - must come before torch: ZeroGPU patches CUDA initialisation
 
+from zimage.devices import prefer_expandable_segments  # noqa: E402
+
+prefer_expandable_segments()  # before anything allocates on the GPU
+
 import argparse  # noqa: E402
 import importlib.util  # noqa: E402
 import logging  # noqa: E402

@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "bench" / "configs"
-VARIANTS = {"eager-native", "eager-best-attn", "stream", "offload", "compile-native-attn", "compile-complex-rope",
+VARIANTS = {"eager-native", "eager-best-attn", "eager-cudnn", "stream", "offload", "compile-native-attn", "compile-complex-rope",
             "compile", "cudagraphs", "fp8-compile"}
 
 

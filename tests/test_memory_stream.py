@@ -96,7 +96,8 @@ def test_stream_on_cuda_asks_diffusers_for_pinned_streams(monkeypatch):
 
     class FakePipe:
         text_encoder = FakeModule()
-        vae = type("Vae", (), {"enable_tiling": lambda self: calls.append("tiling")})()
+        vae = type("Vae", (), {"enable_tiling": lambda self: calls.append("tiling"),
+                               "enable_slicing": lambda self: calls.append("slicing")})()
 
         def enable_group_offload(self, **options):
             calls.append(options)
@@ -105,7 +106,7 @@ def test_stream_on_cuda_asks_diffusers_for_pinned_streams(monkeypatch):
             calls.append(("encode_prompt", str(device)))
 
     memory.place(FakePipe(), "stream", "cuda")
-    assert calls[0] == ("text_encoder.to", "cpu") and calls[4] == "tiling"
+    assert calls[0] == ("text_encoder.to", "cpu") and calls[4:] == ["slicing", "tiling"]
     # The first call after hooking fixes diffusers' prefetch order: a prompt encode, which leaves the LM head out.
     assert calls[2] == ("encode_prompt", "cuda")
     assert calls[3] == ("remove", ("layer_execution_tracker",)), "the untraced head's tracker would grow forever"
@@ -172,6 +173,7 @@ def test_generate_works_and_matches_when_streamed(pipe):
     loaded = LoadedModel(pipe, ModelInfo(model_id="tiny", revision="", is_tiny=True))
     request = GenerationRequest(prompt="a lighthouse at dusk", width=256, height=256, steps=2, seed=7, count=2)
     pipe.vae.enable_tiling()  # as "stream" does; tiling alone changes the tiny model's pixels
+    pipe.vae.enable_slicing()  # as every mode does; decoding one image at a time moves some pixels by 1
     expected = [np.asarray(image.image) for image in run(loaded, request)]
     memory.place(pipe, "stream", "cpu")
     images = run(loaded, request)

@@ -79,10 +79,10 @@ def test_auto_backend_on_cpu_is_native(pipe):
     assert attention.set_attention_backend(pipe.transformer, " AUTO ") == "native"
 
 
-def test_auto_tries_fa3_hub_and_cudnn_on_hopper(monkeypatch):
+def test_auto_tries_fa3_and_its_hub_kernel_on_hopper_but_not_the_slower_cudnn(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *_: (9, 0))
-    assert attention.auto_candidates() == ["_flash_3", "_flash_3_hub", "flash", "_native_cudnn"]
+    assert attention.auto_candidates() == ["_flash_3", "_flash_3_hub", "flash"]
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *_: (7, 5))
     assert attention.auto_candidates() == []
 

@@ -1,5 +1,9 @@
 import sys
 
-from .cli import main
+from .devices import prefer_expandable_segments
+
+prefer_expandable_segments()  # before torch allocates on the GPU
+
+from .cli import main  # noqa: E402
 
 sys.exit(main())

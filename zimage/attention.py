@@ -38,15 +38,16 @@ def auto_candidates() -> list[str]:
     """Kernels worth trying on this GPU, fastest first.
 
     FA3 is built for Hopper (sm90) only: a source build, then the hub kernel through the `kernels` package.
-    FlashAttention 2 needs Ampere or later. cuDNN attention is in PyTorch itself and fast on Hopper.
+    FlashAttention 2 needs Ampere or later. cuDNN attention (`_native_cudnn`) is not tried: on the lent H200 it
+    was slower than PyTorch's own SDPA (1.42 s against 1.35 s a 1024x1024 image, docs/benchmarks.md), which
+    "auto" then falls back to. It stays available by name.
     """
     if not torch.cuda.is_available():
         return []
     major, _ = torch.cuda.get_device_capability()
     hopper = ["_flash_3", "_flash_3_hub"] if major == 9 else []
     ampere = ["flash"] if major >= 8 else []
-    cudnn = ["_native_cudnn"] if major >= 8 else []
-    return hopper + ampere + cudnn
+    return hopper + ampere
 
 
 def set_attention_backend(transformer: Any, name: str) -> str:

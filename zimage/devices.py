@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
+
+from .config import on_zero_gpu
 
 if TYPE_CHECKING:
     import torch
+
+ALLOCATOR_ENV = "PYTORCH_CUDA_ALLOC_CONF"
+
+
+def prefer_expandable_segments() -> None:
+    """Ask PyTorch's CUDA allocator for expandable segments unless the user set their own allocator options.
+
+    The H200's full mode reserved 2.8 GiB more than it had allocated (docs/benchmarks.md): fixed-size segments
+    that requests of changing sizes fragment. Expandable segments grow in place, which the 16 GB "stream" mode's
+    15 GiB reserved target needs most (PyTorch's and diffusers' advice for memory-bound runs). Read when CUDA first
+    allocates, so call it before that. Not on ZeroGPU, whose workers get their weights from spaces' own packing.
+    """
+    if not on_zero_gpu():
+        os.environ.setdefault(ALLOCATOR_ENV, "expandable_segments:True")
 
 
 def pick_device(requested: str = "auto") -> str:

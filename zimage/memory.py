@@ -135,8 +135,10 @@ def resolve_memory_mode(mode: str, device: str | torch.device, needs: Footprint)
 
 
 def place(pipe: Any, mode: str, device: str | torch.device) -> None:
-    """Put the pipeline in a resolved memory mode. Offload modes also tile the VAE decode, which otherwise runs
-    out of memory at large sizes (a known failure with model offload)."""
+    """Put the pipeline in a resolved memory mode. Every mode decodes a batch one image at a time (VAE slicing):
+    the decode's working memory, about 1.9 GiB per 1024x1024 image in bf16, would otherwise grow with the image
+    count and fail only after the whole denoise. Offload modes also tile the VAE decode, which otherwise runs out
+    of memory at large sizes (a known failure with model offload)."""
     target = torch.device(device)
     if mode == "full":
         pipe.to(target)
@@ -146,6 +148,7 @@ def place(pipe: Any, mode: str, device: str | torch.device) -> None:
         pipe.enable_model_cpu_offload(device=target)
     else:
         pipe.enable_sequential_cpu_offload(device=target)
+    pipe.vae.enable_slicing()
     if mode != "full":
         pipe.vae.enable_tiling()
     log.info("Memory mode: %s on %s.", mode, target)
