@@ -5,7 +5,7 @@ worker, queues and release. With CUDA it is the real path: spaces packs the weig
 the GPU. Without CUDA, devtools/zerogpu_cpu.py replaces only spaces' CUDA-only pieces (worker CUDA init, the move
 of the packed weights) and the same tests run on the CPU.
 
-The stand-in runs under hard time limits, shorter than the device script's (.gpu/run2.sh: 200 s), so a hang
+The stand-in runs under hard time limits, shorter than the device script's (bench/device/run.sh: 180 s), so a hang
 fails here with the stacks of every process instead of being killed from outside with no output.
 """
 
@@ -32,7 +32,8 @@ from tests.conftest import SHARED_CACHE
 ROOT = Path(__file__).resolve().parent.parent
 ON_CPU = not torch.cuda.is_available()  # then spaces' CUDA-only pieces run on the CPU (devtools/zerogpu_cpu.py)
 # The stand-in takes ~30 s on a GPU and ~40 s on two busy CPU cores. Past HANG_S each of its processes dumps its
-# stacks and exits; past LIMIT_S it is killed. Both end well inside the device script's 200 s.
+# stacks and exits; past LIMIT_S it is killed. Both end inside the 180 s the device script
+# (bench/device/run.sh) gives this file, with pytest's start and the other tests.
 HANG_S, LIMIT_S = 100, 130
 
 

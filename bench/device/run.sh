@@ -13,7 +13,7 @@ export PYTHONPATH=/tmp/site
   python3 -c "import torch, diffusers, transformers, torchao, gradio; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'diffusers', diffusers.__version__, 'transformers', transformers.__version__, 'torchao', torchao.__version__, 'gradio', gradio.__version__)" 2>&1 | tail -1
   echo "setup_s $(elapsed)"; } | tee "$out/env.txt"
 # Each step has its own limit, so a hang in one still leaves time, and output, for the rest.
-timeout 150 python3 -m pytest -q -s -p no:cacheprovider -rs tests/test_zerogpu.py > "$out/zerogpu.txt" 2>&1
+timeout 180 python3 -m pytest -q -s -p no:cacheprovider -rs tests/test_zerogpu.py > "$out/zerogpu.txt" 2>&1
 echo "zerogpu rc=$? at $(elapsed) s"; grep -v -i "warn" "$out/zerogpu.txt" | tail -15
 timeout 60 python3 -m pytest -q -p no:cacheprovider -rs tests/test_memory_stream.py -k cuda > "$out/stream.txt" 2>&1
 echo "stream rc=$? at $(elapsed) s"; tail -5 "$out/stream.txt"
