@@ -130,8 +130,11 @@ class ChatModel:
             return abandoned.is_set() or (cancel is not None and cancel())
 
         def work() -> None:
+            from .resident_decode import text_encoder_resident  # imports torch, which this module defers
+
             try:
-                with self.lock:  # held for one bounded decode, never across several
+                # The lock is held for one bounded decode, never across several.
+                with self.lock, text_encoder_resident(self.pipe, sampling.max_new_tokens):
                     self._decode(self.prompt_ids(system, user), sampling, should_stop, pieces.put,
                                  stats or DecodeStats())
             except BaseException as error:  # noqa: BLE001 - handed to the reading thread, which raises it

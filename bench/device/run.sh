@@ -15,7 +15,7 @@ export PYTHONPATH=/tmp/site
 # Each step has its own limit, so a hang in one still leaves time, and output, for the rest.
 timeout 180 python3 -m pytest -q -s -p no:cacheprovider -rs tests/test_zerogpu.py > "$out/zerogpu.txt" 2>&1
 echo "zerogpu rc=$? at $(elapsed) s"; grep -v -i "warn" "$out/zerogpu.txt" | tail -15
-timeout 60 python3 -m pytest -q -p no:cacheprovider -rs tests/test_memory_stream.py -k cuda > "$out/stream.txt" 2>&1
+timeout 60 python3 -m pytest -q -p no:cacheprovider -rs tests/test_memory_stream.py tests/test_resident_decode.py -k cuda > "$out/stream.txt" 2>&1
 echo "stream rc=$? at $(elapsed) s"; tail -5 "$out/stream.txt"
 left=$(( 560 - $(elapsed) )); deadline=$(( left < 360 ? left : 360 ))
 python3 bench/gpu.py --quick --out "$out/bench" --budget-s $(( deadline - 10 )) --deadline-s "$deadline" \

@@ -1,0 +1,105 @@
+"""Long text-encoder decodes in the "stream" memory mode, with the text encoder resident for their duration.
+
+"stream" keeps the text encoder in pinned CPU memory and streams its layers through the GPU at each call. A prompt
+encode is one call; a decode calls it once per token, so each token would move all 7.5 GiB (Qwen3-4B in bf16):
+about 0.35 s a token on PCIe 4 x16, and twice that on x8 cards, so a 300-token enhanced prompt would take minutes
+and hit the enhancer's time limit mid-sentence. For such a decode the layers are copied to the GPU once and the
+offload hooks pause; the transformer steps aside to the CPU if the GPU lacks room for both (a 16 GB card does).
+Afterwards the hooks point the layers at their pinned copies again (no copy back: the weights did not change)
+and the transformer returns. The safety filter's short verdict keeps streaming: for a few tokens the moves
+would cost more than they save. By arithmetic, not measured on a GPU yet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import Any, Iterator
+
+import torch
+
+from .devices import free_memory
+from .memory import GIB, is_streamed, module_bytes
+
+log = logging.getLogger(__name__)
+
+# Below this many new tokens a decode streams: moving 7.5 GiB in and the transformer out and back (seconds) would
+# cost more than streaming a short answer (the safety verdict: 10 tokens).
+MIN_TOKENS = 32
+# Working room a decode needs beside the resident text encoder: its KV cache and activations (a few hundred MiB
+# for a 1k-token prompt at Qwen3-4B's width), with margin for the allocator.
+DECODE_ROOM_GIB = 1.0
+
+
+@contextlib.contextmanager
+def text_encoder_resident(pipe: Any, max_new_tokens: int) -> Iterator[None]:
+    """Within the block, the pipeline's group-offloaded text encoder stays on the GPU; elsewhere, nothing happens."""
+    encoder = getattr(pipe, "text_encoder", None)
+    if encoder is None or max_new_tokens < MIN_TOKENS or not is_streamed(encoder):
+        yield
+        return
+    groups = _offload_groups(encoder)
+    device = groups[0].onload_device
+    started = time.perf_counter()
+    room = _room(pipe, device, module_bytes(encoder))
+    if room is None:
+        yield
+        return
+    stepped_aside = room == "transformer moved"
+    try:
+        for group in groups:
+            group.onload_()
+        _synchronize(device)
+        for group in groups:  # instance attributes shadow the methods the hooks call
+            group.onload_ = group.offload_ = _nothing
+        log.info("Text encoder resident for a decode (%.1f s to set up%s).", time.perf_counter() - started,
+                 ", the transformer on the CPU meanwhile" if stepped_aside else "")
+        yield
+    finally:
+        for group in groups:
+            vars(group).pop("onload_", None)
+            vars(group).pop("offload_", None)
+            group.offload_()
+        if stepped_aside:
+            free_memory()
+            pipe.transformer.to(device)
+        free_memory()
+
+
+def _offload_groups(encoder: torch.nn.Module) -> list[Any]:
+    """The text encoder's offload groups (one per leaf layer in "stream"), each once."""
+    groups: dict[int, Any] = {}
+    for module in encoder.modules():
+        registry = getattr(module, "_diffusers_hook", None)
+        hook = registry.get_hook("group_offloading") if registry is not None else None
+        if hook is not None:
+            groups.setdefault(id(hook.group), hook.group)
+    return list(groups.values())
+
+
+def _room(pipe: Any, device: torch.device, encoder_bytes: int) -> str | None:
+    """Make room on the GPU for the text encoder and a decode beside it: "fits" as it is, "transformer moved" (to
+    the CPU, for the decode), or None where the transformer must stay (fp8 weights: torchao's tensors are not
+    moved back and forth here) and the decode streams as before."""
+    from .speed import is_fp8
+
+    if torch.device(device).type != "cuda":
+        return "fits"
+    if torch.cuda.mem_get_info(device)[0] >= encoder_bytes + DECODE_ROOM_GIB * GIB:
+        return "fits"
+    if is_fp8(pipe.transformer):
+        log.info("No room to keep the text encoder resident beside the fp8 transformer; the decode streams.")
+        return None
+    pipe.transformer.to("cpu")
+    free_memory()
+    return "transformer moved"
+
+
+def _synchronize(device: torch.device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _nothing() -> None:
+    """Stands in for a paused offload group's onload_ and offload_."""
