@@ -162,3 +162,30 @@ def test_loras_in_stream_mode_leave_the_text_encoders_offload_hooks_alone(lora_d
     for name, module in model.pipe.text_encoder.named_modules():
         if name in hooks:
             assert module._diffusers_hook.get_hook("group_offloading") is hooks[name], name
+
+
+def test_hotswap_skips_the_swap_when_the_slot_already_holds_that_lora(lora_dir, monkeypatch):
+    """With compile on, every request names its LoRA; the same one at the same weight must not be read and copied
+    into the transformer again."""
+    model = fresh_model()
+    library = lora.LoraLibrary(lora_dir)
+    adapters = lora.LoraAdapters(model.pipe, library, hotswap=True)
+    adapters.prime()
+    swaps: list[str] = []
+    original = model.pipe.load_lora_into_transformer
+    monkeypatch.setattr(model.pipe, "load_lora_into_transformer",
+                        lambda state, **kw: swaps.append(kw["adapter_name"]) or original(state, **kw))
+    base = image(model)
+    assert adapters._slot_filled, "prime() skipped the broken file and filled the slot from the next one"
+    adapters.activate([])  # the slot holds zeros since prime(): nothing to do
+    assert swaps == []
+    ink = library.resolve([LoraRef("ink", 1.0)])
+    adapters.activate(ink)
+    first = image(model)
+    adapters.activate(ink)
+    assert len(swaps) == 1 and np.array_equal(image(model), first)
+    adapters.activate(library.resolve([LoraRef("ink", 0.5)]))  # another weight: swapped
+    assert len(swaps) == 2
+    adapters.activate([])
+    adapters.activate([])
+    assert len(swaps) == 3 and np.array_equal(image(model), base)

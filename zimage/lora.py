@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 SUFFIX = ".safetensors"
 HUB_DEFAULT_FILE = "pytorch_lora_weights.safetensors"  # what diffusers' save_lora_weights writes
 HOTSWAP_SLOT = "hotswap"
+_ZEROS = ("", 0.0)  # the hot-swap slot holding zeros: the base model
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+\.safetensors)?$")
 
 
@@ -153,6 +154,8 @@ class LoraAdapters:
         self.library = library
         self.hotswap = hotswap
         self._slot_filled = False
+        # What the hot-swap slot holds: (file hash, weight), _ZEROS, or None when unknown (a swap failed midway).
+        self._in_slot: tuple[str, float] | None = None
         if hotswap:
             # Must come before the first LoRA is loaded (and before compiling): it pads every LoRA to one rank
             # and keeps scalings as tensors, so a swap only copies weights.
@@ -161,11 +164,12 @@ class LoraAdapters:
     def prime(self) -> None:
         """With hot-swapping, fill the slot (at weight 0) before compiling, so no later swap changes the graph."""
         local = [item for item in self.library.available() if item.path is not None]
-        if self.hotswap and local:
+        for item in local if self.hotswap else []:
             try:
-                self._swap_in([LoraRef(local[0].name, 0.0, self.library.sha12(local[0]))])
-            except Exception:  # noqa: BLE001 - a broken first file must not stop the model from loading
-                log.warning("Could not prepare the LoRA slot with %s", local[0].name, exc_info=True)
+                self._swap_in([LoraRef(item.name, 0.0, self.library.sha12(item))])
+                return
+            except Exception:  # noqa: BLE001 - a broken file must not stop the model from loading; try the next
+                log.warning("Could not prepare the LoRA slot with %s", item.name, exc_info=True)
 
     def activate(self, loras: Sequence[LoraRef]) -> None:
         """Make exactly `loras` (with their weights) active, and nothing else; an empty list turns LoRA off."""
@@ -253,10 +257,17 @@ class LoraAdapters:
             self._off()
             return
         lora = loras[0]
+        # At weight 0 every LoRA is the base model: zeros in the slot, whichever file it came from.
+        wanted = _ZEROS if lora.weight == 0 else (lora.sha12 or self.library.sha12(self.library.find(lora.name)),
+                                                  float(lora.weight))
+        if wanted == self._in_slot:
+            return  # the same LoRA at the same weight as the last request: nothing to read or copy
         state, metadata = self.pipe.lora_state_dict(str(self._checked_path(lora)), return_lora_metadata=True)
         self._swap(lora, _scaled(state, lora.weight), metadata)
+        self._in_slot = wanted
 
     def _swap(self, lora: LoraRef, state: dict, metadata: Any) -> None:
+        self._in_slot = None
         try:
             self._into_transformer(state, metadata, HOTSWAP_SLOT, hotswap=self._slot_filled)
         except Exception as error:  # noqa: BLE001
@@ -267,8 +278,11 @@ class LoraAdapters:
 
     def _zero_slot(self) -> None:
         """Hot-swap zeros into the slot: the model is then exactly the base model, and the graph is unchanged."""
+        if self._in_slot == _ZEROS:
+            return
         state, metadata = self._last
         self._swap(LoraRef("off", 0.0), _scaled(state, 0.0), metadata)
+        self._in_slot = _ZEROS
 
 
 def max_rank(library: LoraLibrary, default: int = 64) -> int:
