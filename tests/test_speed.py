@@ -346,6 +346,28 @@ def test_an_attention_kernel_failing_at_warm_up_falls_back_to_native(pipe, monke
     np.testing.assert_array_equal(_image(pipe), expected)
 
 
+def test_a_kernel_failing_under_compile_costs_the_kernel_not_the_compile(pipe, monkeypatch):
+    """Compile is worth far more than an attention kernel: when the warm-up fails with both, the kernel goes first,
+    and compile stays if the warm-up then works."""
+    state = {"backend": ""}
+
+    def accept_without_running(transformer, name):
+        state["backend"] = "flash" if name == "auto" else name
+        return state["backend"]
+
+    def kernel(*_):
+        if state["backend"] != "native":
+            raise RuntimeError("flash kernel cannot be traced")
+
+    monkeypatch.setattr(speed, "set_attention_backend", accept_without_running)
+    _compile_with(monkeypatch, lambda graph, inputs: graph.forward)
+    pipe.transformer.register_forward_pre_hook(kernel)
+    report = speed.apply(pipe, Settings(attention="auto", compile=True, warmup="on"), "cpu")
+    assert report.compiled and report.compile_note == "" and report.attention == "native"
+    assert report.attention_note.startswith("attention kernel failed at warm-up, using native")
+    assert _compiled_blocks(pipe.transformer) > 0
+
+
 def test_after_warm_up_requests_of_new_sizes_batches_and_mixed_prompts_compile_nothing(pipe, monkeypatch):
     """Point 8 of issue 9: every graph a request needs is compiled at warm-up, masked batches included (enhanced
     variations and Ray Serve batches put prompts of different lengths in one call)."""
