@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,17 @@ def offline_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     monkeypatch.delenv("ZIMAGE_MODEL", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def attention_backend_restored():
+    """diffusers' `set_attention_backend` also sets a process-wide default, which every processor without a backend
+    of its own (a fresh pipeline's) then uses: a test that picks a flash kernel must not pass it to the next."""
+    yield
+    dispatch = sys.modules.get("diffusers.models.attention_dispatch")
+    if dispatch is not None:
+        dispatch._AttentionBackendRegistry.set_active_backend(
+            dispatch.AttentionBackendName(dispatch.DIFFUSERS_ATTN_BACKEND))
 
 
 @pytest.fixture

@@ -138,12 +138,15 @@ def test_auto_memory_mode_is_full_on_zero_gpu(monkeypatch):
     assert memory.choose_memory_mode("cuda", FP32) == "full"
 
 
-def test_offload_enables_vae_tiling():
+def test_offload_enables_vae_tiling_and_slicing():
     calls = []
 
     class FakeVae:
         def enable_tiling(self):
             calls.append("tiling")
+
+        def enable_slicing(self):
+            calls.append("slicing")
 
     class FakePipe:
         vae = FakeVae()
@@ -152,7 +155,7 @@ def test_offload_enables_vae_tiling():
             calls.append(("offload", str(device)))
 
     memory.place(FakePipe(), "offload", "cuda")
-    assert calls == [("offload", "cuda"), "tiling"]
+    assert calls == [("offload", "cuda"), "slicing", "tiling"]
 
 
 # --- fp8 ---------------------------------------------------------------------------------------------------
@@ -323,10 +326,8 @@ def test_an_error_eager_repeats_is_the_requests_and_compile_stays(pipe, monkeypa
     assert speed.fallback_note(pipe.transformer) == "" and _compiled_blocks(pipe.transformer) > 0
 
 
-def test_an_attention_kernel_failing_at_warm_up_falls_back_to_native(pipe, monkeypatch):
-    """diffusers accepts a backend without running it: a build with no kernel for this GPU fails only at the
-    first call. The load must survive it on native attention, and say so."""
-    expected = _image(pipe)
+def _fast_kernel_that_fails(pipe, monkeypatch) -> None:
+    """Make "auto" pick a fast kernel that diffusers accepts but that fails when it runs; native works."""
     state = {"backend": ""}
 
     def accept_without_running(transformer, name):
@@ -339,6 +340,13 @@ def test_an_attention_kernel_failing_at_warm_up_falls_back_to_native(pipe, monke
 
     monkeypatch.setattr(speed, "set_attention_backend", accept_without_running)
     pipe.transformer.register_forward_pre_hook(kernel)
+
+
+def test_an_attention_kernel_failing_at_warm_up_falls_back_to_native(pipe, monkeypatch):
+    """diffusers accepts a backend without running it: a build with no kernel for this GPU fails only at the
+    first call. The load must survive it on native attention, and say so."""
+    expected = _image(pipe)
+    _fast_kernel_that_fails(pipe, monkeypatch)
     report = speed.apply(pipe, Settings(attention="auto", warmup="on"), "cpu")
     assert report.attention == "native" and report.warmup_seconds is not None
     assert report.attention_note.startswith("attention kernel failed at warm-up, using native: RuntimeError")
@@ -349,19 +357,8 @@ def test_an_attention_kernel_failing_at_warm_up_falls_back_to_native(pipe, monke
 def test_a_kernel_failing_under_compile_costs_the_kernel_not_the_compile(pipe, monkeypatch):
     """Compile is worth far more than an attention kernel: when the warm-up fails with both, the kernel goes first,
     and compile stays if the warm-up then works."""
-    state = {"backend": ""}
-
-    def accept_without_running(transformer, name):
-        state["backend"] = "flash" if name == "auto" else name
-        return state["backend"]
-
-    def kernel(*_):
-        if state["backend"] != "native":
-            raise RuntimeError("flash kernel cannot be traced")
-
-    monkeypatch.setattr(speed, "set_attention_backend", accept_without_running)
+    _fast_kernel_that_fails(pipe, monkeypatch)
     _compile_with(monkeypatch, lambda graph, inputs: graph.forward)
-    pipe.transformer.register_forward_pre_hook(kernel)
     report = speed.apply(pipe, Settings(attention="auto", compile=True, warmup="on"), "cpu")
     assert report.compiled and report.compile_note == "" and report.attention == "native"
     assert report.attention_note.startswith("attention kernel failed at warm-up, using native")
