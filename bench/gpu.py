@@ -486,7 +486,7 @@ def environment(s: Settings, pipe: Any) -> dict[str, Any]:
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if cuda else None,
-        "cuda_allocator": os.environ.get(devices.ALLOCATOR_ENV, "default"),
+        "cuda_allocator": devices.allocator_settings() or "default",
         **{name: _version(name) for name in ("diffusers", "transformers", "accelerate", "torchao", "triton",
                                              "flash-attn", "flash_attn_3", "kernels")},
         "dtype": str(s.dtype).removeprefix("torch."),

@@ -189,3 +189,6 @@ def test_hotswap_skips_the_swap_when_the_slot_already_holds_that_lora(lora_dir, 
     adapters.activate([])
     adapters.activate([])
     assert len(swaps) == 3 and np.array_equal(image(model), base)
+    with pytest.raises(ValidationError) as caught:  # no swap needed at weight 0, but a broken file still says so
+        adapters.activate(library.resolve([LoraRef("broken", 0.0)]))
+    assert caught.value.code == "lora_corrupt" and len(swaps) == 3

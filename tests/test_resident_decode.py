@@ -73,7 +73,7 @@ def test_a_full_gpu_makes_the_transformer_step_aside_and_come_back(streamed, mon
     original = pipe.transformer.to
     monkeypatch.setattr(pipe.transformer, "to", lambda device: moves.append(str(device)) or original(device))
     monkeypatch.setattr(resident_decode, "_room", lambda p, device, size: p.transformer.to("cpu") and
-                        "transformer moved")
+                        resident_decode.MOVED)
     assert ChatModel.from_pipeline(pipe, threading.Lock()).complete("You rewrite prompts.", "a cat",
                                                                     LONG) == reference["long"]
     assert moves == ["cpu", "cpu"]  # out for the decode, back to the onload device (the CPU here) after it
@@ -84,17 +84,20 @@ def test_room_decides_from_free_memory_and_never_moves_fp8_weights(monkeypatch):
     cuda = torch.device("cuda")
     size = 8 * memory.GIB
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (10 * memory.GIB, 16 * memory.GIB))
-    assert resident_decode._room(pipe, cuda, size) == "fits"
+    assert resident_decode._room(pipe, cuda, size) == resident_decode.FITS
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (4 * memory.GIB, 16 * memory.GIB))
     pipe.transformer._zimage_fp8 = True
     assert resident_decode._room(pipe, cuda, size) is None  # the decode streams instead
     del pipe.transformer._zimage_fp8
-    assert resident_decode._room(pipe, cuda, size) == "transformer moved"
-    assert resident_decode._room(pipe, torch.device("cpu"), size) == "fits"
+    assert resident_decode._room(pipe, cuda, size) == resident_decode.MOVED
+    assert resident_decode._room(pipe, torch.device("cpu"), size) == resident_decode.FITS
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="streams, pinned memory and VRAM need CUDA")
-def test_on_cuda_a_long_decode_matches_full_placement_and_leaves_everything_as_it_was():
+@pytest.mark.parametrize("no_room", [False, True])
+def test_on_cuda_a_long_decode_matches_full_placement_and_leaves_everything_as_it_was(monkeypatch, no_room):
+    if no_room:  # a 16 GB card: the transformer steps aside for the decode and must come back to the GPU
+        monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *_: (0, 16 * memory.GIB))
     pipe = build_pipeline()
     memory.place(pipe, "full", "cuda")
     chat = ChatModel.from_pipeline(pipe, threading.Lock())

@@ -294,12 +294,15 @@ def test_compile_failing_at_the_first_request_without_warm_up_falls_back_and_say
 
 
 def test_a_compiled_call_failing_after_others_worked_reruns_that_call_eagerly(pipe, monkeypatch, caplog):
-    """A new shape that cannot compile costs that call its speed, not its image, and compile stays for the rest."""
+    """A new shape that cannot compile costs its calls their speed, not the image, and compile stays for the shapes
+    that work. A failed compile is not cached, so calls needing a new graph run eagerly from then on instead of
+    trying to compile again at every step."""
     expected = _image(pipe)
-    state = {"broken": False}
+    state = {"broken": False, "attempts": 0}
 
     def flaky_compiler(graph, inputs):
         if state["broken"]:
+            state["attempts"] += 1
             raise RuntimeError("cannot compile this shape")
         return graph.forward
 
@@ -310,18 +313,23 @@ def test_a_compiled_call_failing_after_others_worked_reruns_that_call_eagerly(pi
     torch._dynamo.reset()  # the next call needs new graphs, as a shape outside the compiled ones would
     with caplog.at_level(logging.WARNING, logger="zimage.speed"):
         np.testing.assert_allclose(_image(pipe), expected, atol=1e-5)
-    assert "that call ran eagerly" in caplog.text
+    assert "it ran eagerly, and so will any call that needs a new graph" in caplog.text
     assert speed.fallback_note(pipe.transformer) == "" and _compiled_blocks(pipe.transformer) > 0
+    assert state["attempts"] == 1, "one failed attempt, not one per block call and step"
     speed.uncompile(pipe.transformer)
     assert "forward" not in vars(pipe.transformer)
 
 
 def test_an_error_eager_repeats_is_the_requests_and_compile_stays(pipe, monkeypatch):
+    calls = []
+    forward = type(pipe.transformer).forward
+    monkeypatch.setattr(type(pipe.transformer), "forward", lambda self, *a, **k: calls.append(1) or forward(self, *a, **k))
     _compile_with(monkeypatch, lambda graph, inputs: graph.forward)
     speed.apply(pipe, Settings(compile=True, warmup="off"), "cpu")
     wrong = torch.zeros(3, 5)  # not a latent: fails compiled and eagerly alike
     with pytest.raises(Exception) as info:
         pipe.transformer([wrong], torch.zeros(1), [torch.zeros(4, CONFIGS["transformer"]["cap_feat_dim"])])
+    assert len(calls) == 2, "tried, then rerun eagerly, which failed the same way"
     assert "BackendCompilerFailed" not in type(info.value).__name__
     assert speed.fallback_note(pipe.transformer) == "" and _compiled_blocks(pipe.transformer) > 0
 
@@ -363,6 +371,26 @@ def test_a_kernel_failing_under_compile_costs_the_kernel_not_the_compile(pipe, m
     assert report.compiled and report.compile_note == "" and report.attention == "native"
     assert report.attention_note.startswith("attention kernel failed at warm-up, using native")
     assert _compiled_blocks(pipe.transformer) > 0
+
+
+def test_when_compile_was_the_culprit_the_kernel_gets_another_try(pipe, monkeypatch):
+    """The kernel is blamed first; if the warm-up then still fails, compile is undone and the chosen kernel is
+    tried again eagerly instead of staying on SDPA under a false note."""
+    chosen: list[str] = []
+
+    def accept(transformer, name):
+        chosen.append("flash" if name == "auto" else name)
+        return chosen[-1]
+
+    def broken_compiler(graph, inputs):
+        raise RuntimeError("inductor exploded")
+
+    monkeypatch.setattr(speed, "set_attention_backend", accept)
+    _compile_with(monkeypatch, broken_compiler)
+    report = speed.apply(pipe, Settings(attention="auto", compile=True, warmup="on"), "cpu")
+    assert chosen == ["flash", "native", "flash"]
+    assert report.attention == "flash" and report.attention_note == "" and not report.compiled
+    assert report.compile_note.startswith("compile failed at warm-up")
 
 
 def test_after_warm_up_requests_of_new_sizes_batches_and_mixed_prompts_compile_nothing(pipe, monkeypatch):

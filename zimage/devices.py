@@ -21,8 +21,13 @@ def prefer_expandable_segments() -> None:
     15 GiB reserved target needs most (PyTorch's and diffusers' advice for memory-bound runs). Read when CUDA first
     allocates, so call it before that. Not on ZeroGPU, whose workers get their weights from spaces' own packing.
     """
-    if not on_zero_gpu():
-        os.environ.setdefault(ALLOCATOR_ENV, "expandable_segments:True")
+    if not on_zero_gpu() and allocator_settings() == "":
+        os.environ[ALLOCATOR_ENV] = "expandable_segments:True"
+
+
+def allocator_settings() -> str:
+    """The CUDA allocator options in force: PYTORCH_ALLOC_CONF (the newer name, which wins), else the older one."""
+    return os.environ.get("PYTORCH_ALLOC_CONF") or os.environ.get(ALLOCATOR_ENV, "")
 
 
 def pick_device(requested: str = "auto") -> str:

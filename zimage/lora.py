@@ -257,12 +257,13 @@ class LoraAdapters:
             self._off()
             return
         lora = loras[0]
+        path = self._checked_path(lora)  # a file gone or broken is an error even when no swap is needed
         # At weight 0 every LoRA is the base model: zeros in the slot, whichever file it came from.
         wanted = _ZEROS if lora.weight == 0 else (lora.sha12 or self.library.sha12(self.library.find(lora.name)),
                                                   float(lora.weight))
         if wanted == self._in_slot:
             return  # the same LoRA at the same weight as the last request: nothing to read or copy
-        state, metadata = self.pipe.lora_state_dict(str(self._checked_path(lora)), return_lora_metadata=True)
+        state, metadata = self.pipe.lora_state_dict(str(path), return_lora_metadata=True)
         self._swap(lora, _scaled(state, lora.weight), metadata)
         self._in_slot = wanted
 

@@ -4,10 +4,12 @@
 encode is one call; a decode calls it once per token, so each token would move all 7.5 GiB (Qwen3-4B in bf16):
 about 0.35 s a token on PCIe 4 x16, and twice that on x8 cards, so a 300-token enhanced prompt would take minutes
 and hit the enhancer's time limit mid-sentence. For such a decode the layers are copied to the GPU once and the
-offload hooks pause; the transformer steps aside to the CPU if the GPU lacks room for both (a 16 GB card does).
-Afterwards the hooks point the layers at their pinned copies again (no copy back: the weights did not change)
-and the transformer returns. The safety filter's short verdict keeps streaming: for a few tokens the moves
-would cost more than they save. By arithmetic, not measured on a GPU yet.
+offload hooks pause; the transformer steps aside to the CPU if the GPU lacks room for both (a 16 GB card in bf16
+does; with fp8 weights both fit). Afterwards the hooks point the layers at their pinned copies again (no copy back:
+the weights did not change) and the transformer returns. That step aside moves 11.5 GiB out and back through
+pageable memory: about 10-20 s at the 1.4 GB/s the offload row implies (docs/benchmarks.md), against one to
+three minutes of streaming for 300 tokens. The safety filter's short verdict keeps streaming: for a few tokens
+the moves would cost more than they save. By arithmetic, not measured on a GPU yet.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ MIN_TOKENS = 32
 # Working room a decode needs beside the resident text encoder: its KV cache and activations (a few hundred MiB
 # for a 1k-token prompt at Qwen3-4B's width), with margin for the allocator.
 DECODE_ROOM_GIB = 1.0
+FITS, MOVED = "fits", "transformer moved"
 
 
 @contextlib.contextmanager
@@ -42,29 +45,38 @@ def text_encoder_resident(pipe: Any, max_new_tokens: int) -> Iterator[None]:
     groups = _offload_groups(encoder)
     device = groups[0].onload_device
     started = time.perf_counter()
-    room = _room(pipe, device, module_bytes(encoder))
-    if room is None:
-        yield
-        return
-    stepped_aside = room == "transformer moved"
+    room: str | None = None
     try:
+        room = _room(pipe, device, module_bytes(encoder))
+        if room is None:
+            yield
+            return
         for group in groups:
             group.onload_()
         _synchronize(device)
         for group in groups:  # instance attributes shadow the methods the hooks call
             group.onload_ = group.offload_ = _nothing
         log.info("Text encoder resident for a decode (%.1f s to set up%s).", time.perf_counter() - started,
-                 ", the transformer on the CPU meanwhile" if stepped_aside else "")
+                 ", the transformer on the CPU meanwhile" if room == MOVED else "")
         yield
     finally:
+        if room is not None:
+            _restore(pipe, groups, device, transformer_back=room == MOVED)
+
+
+def _restore(pipe: Any, groups: list[Any], device: torch.device, transformer_back: bool) -> None:
+    """Point every layer at its pinned copy again and bring the transformer back, whatever fails on the way: a
+    layer left resident would only waste memory, the transformer left on the CPU would fail every request."""
+    try:
         for group in groups:
             vars(group).pop("onload_", None)
             vars(group).pop("offload_", None)
+        for group in groups:
             group.offload_()
-        if stepped_aside:
-            free_memory()
-            pipe.transformer.to(device)
+    finally:
         free_memory()
+        if transformer_back:
+            pipe.transformer.to(device)
 
 
 def _offload_groups(encoder: torch.nn.Module) -> list[Any]:
@@ -79,21 +91,22 @@ def _offload_groups(encoder: torch.nn.Module) -> list[Any]:
 
 
 def _room(pipe: Any, device: torch.device, encoder_bytes: int) -> str | None:
-    """Make room on the GPU for the text encoder and a decode beside it: "fits" as it is, "transformer moved" (to
+    """Make room on the GPU for the text encoder and a decode beside it: FITS as it is, MOVED (the transformer to
     the CPU, for the decode), or None where the transformer must stay (fp8 weights: torchao's tensors are not
     moved back and forth here) and the decode streams as before."""
     from .speed import is_fp8
 
     if torch.device(device).type != "cuda":
-        return "fits"
+        return FITS
+    free_memory()  # what PyTorch caches from the last image is free for this too; the driver counts it as used
     if torch.cuda.mem_get_info(device)[0] >= encoder_bytes + DECODE_ROOM_GIB * GIB:
-        return "fits"
+        return FITS
     if is_fp8(pipe.transformer):
         log.info("No room to keep the text encoder resident beside the fp8 transformer; the decode streams.")
         return None
     pipe.transformer.to("cpu")
     free_memory()
-    return "transformer moved"
+    return MOVED
 
 
 def _synchronize(device: torch.device) -> None:

@@ -47,8 +47,8 @@ _FP8_SKIP_NAMES = ("adaLN_modulation", "t_embedder", "cap_embedder", "all_x_embe
 # fullgraph=True passing it raises instead of falling back (at a request, eager_if_compile_fails then reruns the
 # call eagerly).
 RECOMPILE_LIMIT = 16
-# Warm-up calls: (width, height, images, prompt). The second differs in size, batch and prompt length, so
-# dynamo marks those dimensions dynamic now instead of recompiling for a user's first different request.
+# Prompts of the warm-up calls (see warm_up): of different lengths, so dynamo marks the prompt length dynamic, and
+# batches of them build an attention mask, now instead of at a user's first such request.
 WARM_PROMPTS = ("warm-up", "a long warm-up prompt " * 12, "a warm-up prompt of middle length " * 4)
 _GUARDED = "_zimage_guarded"  # on eager_if_compile_fails' wrapper: the instance forward it replaced, or None
 
@@ -121,6 +121,7 @@ def uncompile(transformer: Any) -> None:
     eagerly again, as diffusers wrote them, and dynamo forgets their graphs."""
     use_complex_rope(transformer)
     _unguard(transformer)
+    torch.compiler.set_stance("default")  # eager_if_compile_fails may have changed it
     vars(transformer).pop("_zimage_speed_fallback", None)
     for module in transformer.modules():
         if getattr(module, "_compiled_call_impl", None) is not None:
@@ -134,8 +135,10 @@ def eager_if_compile_fails(transformer: Any, warmed_up: bool) -> None:
     Without a warm-up (off, or skipped after running out of memory), the first request is the first compiled call.
     When a call fails, it reruns eagerly (`torch.compiler.set_stance("force_eager")`). If no compiled call had
     worked yet and the eager rerun works, compile is undone for good and `fallback_note` says why, for the
-    status line and the images' metadata. A failure later (a new shape that cannot compile) costs that call only.
-    An error the eager rerun repeats is the request's, not compile's: it is raised and compile stays.
+    status line and the images' metadata. A failure later (a new shape that cannot compile) keeps the graphs that
+    work and runs every call that would need a new one eagerly (stance "eager_on_recompile": a failed compile is
+    not cached, so the same shape would otherwise try again at every step). An error the eager rerun repeats is the
+    request's, not compile's: it is raised and compile stays.
     """
     forward = transformer.forward
     worked = [warmed_up]
@@ -149,7 +152,11 @@ def eager_if_compile_fails(transformer: Any, warmed_up: bool) -> None:
             with torch.compiler.set_stance("force_eager"):
                 output = forward(*args, **kwargs)
             if worked[0]:
-                log.warning("A compiled transformer call failed; that call ran eagerly", exc_info=exc)
+                # A failed compile is not cached: the same shape would try again at every step. From now on, the
+                # graphs that work keep running and any call that would need a new one runs eagerly.
+                torch.compiler.set_stance("eager_on_recompile")
+                log.warning("A compiled transformer call failed; it ran eagerly, and so will any call that needs a "
+                            "new graph from now on", exc_info=exc)
                 return output
             log.error("torch.compile failed at its first call; the transformer runs eagerly from now on", exc_info=exc)
             uncompile(transformer)  # removes this guard too
@@ -481,11 +488,13 @@ def _warm_up_or_fall_back(pipe: Any, device: torch.device, compiled: bool,
     """Warm up; when that fails, undo the riskier levers one at a time and warm up again: a fast attention kernel
     first (diffusers accepts a backend without running it, so a build with no kernel for this GPU, or one that
     cannot be traced, fails only here), then the compiled blocks, which are worth more than the kernel (regional
-    compile 1.4x on the H200, an attention kernel a few per cent). Out of memory is no lever's fault: the warm-up is
+    compile 1.4x on the H200, an attention kernel a few per cent); once compile is undone the chosen kernel gets
+    another try, eagerly, since compile may have been the culprit all along. Out of memory is no lever's fault: the warm-up is
     retried at 256x256, then skipped (requests get their own message with the size that failed). Anything left
     fails the load. Returns (seconds or None, compile note, attention in use, attention note)."""
     side = 1024 if compiled else 256
     compile_note = attention_note = ""
+    chosen = attention
     while True:
         try:
             return warm_up(pipe, device, height=side, width=side), compile_note, attention, attention_note
@@ -507,6 +516,8 @@ def _warm_up_or_fall_back(pipe: Any, device: torch.device, compiled: bool,
                 log.exception("torch.compile failed at warm-up; the transformer runs eagerly instead")
                 uncompile(pipe.transformer)
                 compiled, compile_note = False, _compile_failed_note(pipe.transformer, "warm-up", exc)
+                if attention != chosen:  # the kernel was blamed first; compile was the culprit: try it eagerly
+                    attention, attention_note = set_attention_backend(pipe.transformer, chosen), ""
             else:
                 raise
             free_memory()
