@@ -216,6 +216,26 @@ def test_fp8_combinations_that_would_fail_later_are_refused_up_front(pipe, chang
     Settings(fp8=True, compile=True, memory="auto").checked()  # the working combination passes
 
 
+def test_a_failed_fp8_quantization_rechooses_the_memory_mode_for_bf16_weights(pipe, monkeypatch):
+    """"auto" picks the mode from the fp8 footprint before quantizing; if quantizing then fails, the bf16 weights
+    (about twice the transformer) need their own choice, or a card sized for fp8 runs out of memory."""
+    filters = []
+    measure = speed.footprint
+
+    def footprint(pipeline, fp8_filter=None):
+        filters.append(fp8_filter)
+        return measure(pipeline, fp8_filter)
+
+    monkeypatch.setattr(speed, "fp8_unavailable_reason", lambda: None)
+    monkeypatch.setattr(speed, "compile_unavailable_reason", lambda: None)
+    monkeypatch.setattr(speed, "quantize_fp8", lambda transformer: False)
+    monkeypatch.setattr(speed, "compile_repeated_blocks", lambda transformer, mode=None: False)
+    monkeypatch.setattr(speed, "footprint", footprint)
+    report = speed.apply(pipe, Settings(fp8=True, compile=True, warmup="off"), "cpu")
+    assert not report.fp8 and report.fp8_note == "fp8 skipped: quantization failed, see the log"
+    assert filters == [speed.fp8_filter, None], "chosen again, from the bf16 weights' size"
+
+
 def test_fp8_without_gpu_is_reported_not_fatal(pipe):
     report = speed.apply(pipe, Settings(fp8=True, compile=True, warmup="off"), "cpu")
     assert not report.fp8 and report.fp8_note.startswith("fp8 skipped")

@@ -423,6 +423,10 @@ def apply(pipe: Any, settings: Any, device: str | torch.device) -> SpeedReport:
         pipe.transformer.to(target)  # quantize on the device: fast, and the bf16 copy never sits beside the rest
         fp8 = quantize_fp8(pipe.transformer)
         fp8_note = "" if fp8 else "fp8 skipped: quantization failed, see the log"
+        if not fp8:  # the mode was chosen for fp8 weights; the bf16 ones may need another
+            pipe.transformer.to("cpu")
+            free_memory()
+            memory_mode = resolve_memory_mode(settings.memory, target, footprint(pipe))
     place(pipe, memory_mode, target)
     attention = set_attention_backend(pipe.transformer, settings.attention)
     compiled, compile_note, aoti, aoti_note = False, "", False, ""
