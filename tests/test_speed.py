@@ -69,10 +69,23 @@ def test_a_fast_kernel_that_cannot_run_falls_back_at_its_first_call(pipe, monkey
     def no_kernel(*args, **kwargs):
         raise RuntimeError("CUDA error: no kernel image is available for execution on the device")
 
+    no_kernel._attention_backend = wrapped[0].fast._attention_backend
     for processor in wrapped:
         processor.fast = no_kernel
+    assert attention.fallback_note(pipe.transformer) == ""
     np.testing.assert_array_equal(_image(pipe, "one prompt"), native)
     assert wrapped and all(processor.fast is processor.masked for processor in wrapped)
+    # The status line and the images' metadata say so (ZeroGPU shows the worker's facts).
+    from zimage.model_info import ModelInfo
+    from zimage.model_loader import LoadedModel
+
+    info = LoadedModel(pipe, ModelInfo("m", "r", attention="_native_flash")).info
+    assert info.attention == "_native_flash" and info.speed.endswith(
+        "(attention kernel _native_flash failed at its first call, using native: RuntimeError: CUDA error: no kernel "
+        "image is "
+        "available for execution on the device)")
+    attention.set_attention_backend(pipe.transformer, "native")
+    assert attention.fallback_note(pipe.transformer) == ""
 
 
 def test_auto_backend_on_cpu_is_native(pipe):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -25,6 +25,7 @@ _PORTABLE_BACKENDS = frozenset({"native", "_native_math", "flex", "_native_npu",
 # Backends that accept an attention mask; every other one is wrapped so masked calls take NATIVE_BACKEND.
 _MASK_BACKENDS = frozenset({"native", "_native_math", "_native_efficient", "_native_npu", "_native_xla", "flex",
                             "xformers"})
+_FALLBACK = "_zimage_attention_fallback"  # on the transformer: why a fast kernel was given up at a request
 
 
 def attention_backend_names() -> list[str]:
@@ -92,12 +93,13 @@ def _try_backend(transformer: Any, name: str) -> str | None:
 class MaskAwareProcessor:
     """Runs the fast processor when there is no attention mask and the mask-capable copy when there is one."""
 
-    def __init__(self, fast: Any, masked_backend: str) -> None:
+    def __init__(self, fast: Any, masked_backend: str, on_fallback: Callable[[str], None] | None = None) -> None:
         from diffusers.models.attention_dispatch import AttentionBackendName
 
         self.fast = fast
         self.masked = copy.copy(fast)
         self.masked._attention_backend = AttentionBackendName(masked_backend)
+        self.on_fallback = on_fallback
 
     # diffusers' Attention passes only the keywords this signature names, so it mirrors Z-Image's processor.
     def __call__(self, attn: Any, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None,
@@ -111,26 +113,40 @@ class MaskAwareProcessor:
             return self.fast(attn, hidden_states, **inputs)
         except torch.OutOfMemoryError:
             raise
-        except Exception:  # noqa: BLE001 - a kernel diffusers accepted but this GPU cannot run (no warm-up on
-            # ZeroGPU to find out first): this layer takes the mask-capable kernel from now on
-            log.exception("Attention kernel %s failed; this layer uses %s from now on",
-                          getattr(self.fast, "_attention_backend", "?"), self.masked._attention_backend)
+        except Exception as exc:  # noqa: BLE001 - a kernel diffusers accepted but this GPU cannot run (no warm-up
+            # on ZeroGPU to find out first): this layer takes the mask-capable kernel from now on
+            fast, masked = getattr(self.fast, "_attention_backend", "?"), self.masked._attention_backend
+            log.exception("Attention kernel %s failed; this layer uses %s from now on", fast, masked)
             self.fast = self.masked
+            if self.on_fallback is not None:
+                self.on_fallback(f"attention kernel {getattr(fast, 'value', fast)} failed at its first call, using "
+                                 f"{getattr(masked, 'value', masked)}: {type(exc).__name__}: "
+                                 f"{' '.join(str(exc).split())[:200]}")
             return self.masked(attn, hidden_states, **inputs)
 
 
 def wrap_processors(transformer: Any, masked_backend: str) -> int:
-    """Wrap every attention processor in MaskAwareProcessor; returns how many were wrapped."""
+    """Wrap every attention processor in MaskAwareProcessor; returns how many were wrapped. A layer whose fast
+    kernel fails records why on the transformer, for `fallback_note`."""
+    def record(note: str) -> None:
+        setattr(transformer, _FALLBACK, note)
+
     count = 0
     for module in attention_modules(transformer):
         if not isinstance(module.processor, MaskAwareProcessor):
-            module.processor = MaskAwareProcessor(module.processor, masked_backend)
+            module.processor = MaskAwareProcessor(module.processor, masked_backend, record)
             count += 1
     return count
 
 
+def fallback_note(transformer: Any) -> str:
+    """Why attention layers left their fast kernel at a request (the status line and the images' metadata), or ""."""
+    return str(getattr(transformer, _FALLBACK, ""))
+
+
 def unwrap_processors(transformer: Any) -> None:
     """Undo wrap_processors, so diffusers' set_attention_backend reaches the real processors again."""
+    vars(transformer).pop(_FALLBACK, None)
     for module in attention_modules(transformer):
         if isinstance(module.processor, MaskAwareProcessor):
             module.processor = module.processor.fast

@@ -42,9 +42,12 @@ class ModelInfo:
     def levers_undone(self, note: str) -> "ModelInfo":
         """These facts after compiled blocks (torch.compile's or ZeroGPU's) were undone at a request, `note` saying
         why."""
-        undone = replace(self, compiled=False, real_rope=False, aoti=False,
-                         speed_notes="; ".join(text for text in (self.speed_notes, note) if text))
-        return replace(undone, speed=undone.speed_text("en"))
+        return replace(self, compiled=False, real_rope=False, aoti=False).with_note(note)
+
+    def with_note(self, note: str) -> "ModelInfo":
+        """These facts with one more note on what changed at a request (a kernel given up, say)."""
+        noted = replace(self, speed_notes="; ".join(text for text in (self.speed_notes, note) if text))
+        return replace(noted, speed=noted.speed_text("en"))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -38,11 +38,14 @@ class LoadedModel:
 
     @property
     def info(self) -> ModelInfo:
-        """The facts, less compiled blocks that failed at the first request and were undone (zimage.speed)."""
-        from .speed import fallback_note  # torch is loaded by now: a pipeline exists
+        """The facts, with what changed at requests: compiled blocks undone (zimage.speed), attention layers that
+        gave up their fast kernel (zimage.attention)."""
+        from .attention import fallback_note as attention_note  # torch is loaded by now: a pipeline exists
+        from .speed import fallback_note
 
-        note = fallback_note(getattr(self.pipe, "transformer", None))
-        return self.facts.levers_undone(note) if note else self.facts
+        transformer = getattr(self.pipe, "transformer", None)
+        info = self.facts.levers_undone(note) if (note := fallback_note(transformer)) else self.facts
+        return info.with_note(note) if (note := attention_note(transformer)) else info
 
 
 def lora_library(settings: Settings) -> LoraLibrary:
