@@ -82,8 +82,7 @@ def test_a_fast_kernel_that_cannot_run_falls_back_at_its_first_call(pipe, monkey
     info = LoadedModel(pipe, ModelInfo("m", "r", attention="_native_flash")).info
     assert info.attention == "_native_flash" and info.speed.endswith(
         "(attention kernel _native_flash failed at its first call, using native: RuntimeError: CUDA error: no kernel "
-        "image is "
-        "available for execution on the device)")
+        "image is available for execution on the device)")
     attention.set_attention_backend(pipe.transformer, "native")
     assert attention.fallback_note(pipe.transformer) == ""
 
