@@ -192,3 +192,28 @@ def test_hotswap_skips_the_swap_when_the_slot_already_holds_that_lora(lora_dir, 
     with pytest.raises(ValidationError) as caught:  # no swap needed at weight 0, but a broken file still says so
         adapters.activate(library.resolve([LoraRef("broken", 0.0)]))
     assert caught.value.code == "lora_corrupt" and len(swaps) == 3
+
+
+def test_with_compile_hub_loras_size_and_fill_the_slot_at_load(tmp_path, monkeypatch):
+    """With only hub LoRAs offered, the slot is filled (and sized) at load, not at a user's first LoRA request,
+    where filling it would recompile every block; a hub LoRA of a rank above the default still fits."""
+    import huggingface_hub
+
+    save_tiny_lora(tmp_path / "hub" / "pytorch_lora_weights.safetensors", seed=3, rank=72)
+    fetched: list[str] = []
+
+    def fake_download(repo, filename):
+        fetched.append(f"{repo}/{filename}")
+        return str(tmp_path / "hub" / filename)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    library = lora.LoraLibrary(None, hub_ids=["someone/ink-style"])
+    assert lora.max_rank(library) == 64 and fetched == []  # without permission to fetch, hub LoRAs do not count
+    assert lora.max_rank(library, fetch_hub=True) == 72
+    model = fresh_model()
+    adapters = lora.LoraAdapters(model.pipe, library, hotswap=True)
+    adapters.prime()
+    assert adapters._slot_filled and fetched
+    base = image(model)
+    adapters.activate(library.resolve([LoraRef("someone/ink-style", 1.0)]))
+    assert np.abs(image(model) - base).max() > 10

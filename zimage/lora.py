@@ -159,12 +159,14 @@ class LoraAdapters:
         if hotswap:
             # Must come before the first LoRA is loaded (and before compiling): it pads every LoRA to one rank
             # and keeps scalings as tensors, so a swap only copies weights.
-            pipe.enable_lora_hotswap(target_rank=max_rank(library))
+            pipe.enable_lora_hotswap(target_rank=max_rank(library, fetch_hub=True))
 
     def prime(self) -> None:
-        """With hot-swapping, fill the slot (at weight 0) before compiling, so no later swap changes the graph."""
-        local = [item for item in self.library.available() if item.path is not None]
-        for item in local if self.hotswap else []:
+        """With hot-swapping, fill the slot (at weight 0) before compiling, so no later swap changes the graph: from a
+        local file if there is one, else from a hub LoRA (fetched now rather than at a user's request, where
+        filling the slot would recompile every block)."""
+        offered = sorted(self.library.available(), key=lambda item: item.path is None)  # local files first
+        for item in offered if self.hotswap else []:
             try:
                 self._swap_in([LoraRef(item.name, 0.0, self.library.sha12(item))])
                 return
@@ -286,18 +288,20 @@ class LoraAdapters:
         self._in_slot = _ZEROS
 
 
-def max_rank(library: LoraLibrary, default: int = 64) -> int:
-    """The highest rank among the installed local LoRAs (from the safetensors headers), for the hot-swap slot."""
+def max_rank(library: LoraLibrary, default: int = 64, fetch_hub: bool = False) -> int:
+    """The highest rank among the installed LoRAs (from the safetensors headers), for the hot-swap slot. Hub LoRAs
+    count when `fetch_hub` may download them (the slot is sized once, before compiling: a larger LoRA later could
+    not be swapped in)."""
     from safetensors import safe_open
 
     ranks = [default]
     for lora in library.available():
-        if lora.path is None:
+        if lora.path is None and not fetch_hub:
             continue
         try:
-            with safe_open(str(lora.path), framework="pt") as handle:
+            with safe_open(str(library.local_path(lora)), framework="pt") as handle:
                 ranks += [handle.get_slice(key).get_shape()[0] for key in handle.keys() if "lora_A" in key]
-        except Exception:  # noqa: BLE001 - a corrupt file is reported when someone asks for it
+        except Exception:  # noqa: BLE001 - a corrupt or unreachable file is reported when someone asks for it
             continue
     return max(ranks)
 
