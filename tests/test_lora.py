@@ -211,9 +211,14 @@ def test_with_compile_hub_loras_size_and_fill_the_slot_at_load(tmp_path, monkeyp
     assert lora.max_rank(library) == 64 and fetched == []  # without permission to fetch, hub LoRAs do not count
     assert lora.max_rank(library, fetch_hub=True) == 72
     model = fresh_model()
-    adapters = lora.LoraAdapters(model.pipe, library, hotswap=True)
+    offline = lora.LoraAdapters(model.pipe, library, hotswap=True)  # the hub did not answer the loader's probe
+    offline.prime()
+    assert not offline._slot_filled and fetched == ["someone/ink-style/pytorch_lora_weights.safetensors"]
+    model = fresh_model()
+    adapters = lora.LoraAdapters(model.pipe, library, hotswap=True, fetch_hub=True)
     adapters.prime()
-    assert adapters._slot_filled and fetched
+    assert adapters._slot_filled
+    assert len(fetched) == 1, "each hub file is asked for once, not again at every request"
     base = image(model)
     adapters.activate(library.resolve([LoraRef("someone/ink-style", 1.0)]))
     assert np.abs(image(model) - base).max() > 10

@@ -81,7 +81,7 @@ def test_a_fast_kernel_that_cannot_run_falls_back_at_its_first_call(pipe, monkey
 
     info = LoadedModel(pipe, ModelInfo("m", "r", attention="_native_flash")).info
     assert info.attention == "_native_flash" and info.speed.endswith(
-        "(attention kernel _native_flash failed at its first call, using native: RuntimeError: CUDA error: no kernel "
+        "(attention kernel _native_flash failed when first run, using native: RuntimeError: CUDA error: no kernel "
         "image is available for execution on the device)")
     attention.set_attention_backend(pipe.transformer, "native")
     assert attention.fallback_note(pipe.transformer) == ""
@@ -246,6 +246,28 @@ def test_a_failed_fp8_quantization_rechooses_the_memory_mode_for_bf16_weights(pi
     report = speed.apply(pipe, Settings(fp8=True, compile=True, warmup="off"), "cpu")
     assert not report.fp8 and report.fp8_note == "fp8 skipped: quantization failed, see the log"
     assert filters == [speed.fp8_filter, None], "chosen again, from the bf16 weights' size"
+
+
+def test_fp8_quantization_that_stops_partway_keeps_a_resident_mode(pipe, monkeypatch):
+    """torchao quantizes layer by layer and cannot undo it: a failure partway leaves fp8 layers, which an offload
+    mode would move inside inference mode and fail at every request. So the fp8-sized mode stays."""
+    import torchao.quantization
+
+    def fails_partway(transformer, config, filter_fn=None):
+        raise RuntimeError("CUBLAS_STATUS_NOT_SUPPORTED")
+
+    modes = iter(["stream", "offload"])
+    monkeypatch.setattr(speed, "fp8_unavailable_reason", lambda: None)
+    monkeypatch.setattr(speed, "compile_unavailable_reason", lambda: None)
+    monkeypatch.setattr(speed, "compile_repeated_blocks", lambda transformer, mode=None: False)
+    monkeypatch.setattr(speed, "fp8_config", lambda: None)
+    monkeypatch.setattr(torchao.quantization, "quantize_", fails_partway)
+    monkeypatch.setattr(speed, "_partly_quantized", lambda transformer: True)
+    monkeypatch.setattr(speed, "resolve_memory_mode", lambda mode, device, needs: next(modes))
+    monkeypatch.setattr(speed, "place", lambda pipeline, mode, device: None)
+    report = speed.apply(pipe, Settings(fp8=True, compile=True, warmup="off"), "cpu")
+    assert report.memory_mode == "stream" and speed.is_fp8(pipe.transformer)
+    assert report.fp8_note == "fp8 skipped: quantization failed partway, some layers stay fp8, see the log"
 
 
 def test_fp8_without_gpu_is_reported_not_fatal(pipe):

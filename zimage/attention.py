@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import weakref
 from typing import Any, Callable
 
 import torch
@@ -119,7 +120,7 @@ class MaskAwareProcessor:
             log.exception("Attention kernel %s failed; this layer uses %s from now on", fast, masked)
             self.fast = self.masked
             if self.on_fallback is not None:
-                self.on_fallback(f"attention kernel {getattr(fast, 'value', fast)} failed at its first call, using "
+                self.on_fallback(f"attention kernel {getattr(fast, 'value', fast)} failed when first run, using "
                                  f"{getattr(masked, 'value', masked)}: {type(exc).__name__}: "
                                  f"{' '.join(str(exc).split())[:200]}")
             return self.masked(attn, hidden_states, **inputs)
@@ -128,8 +129,11 @@ class MaskAwareProcessor:
 def wrap_processors(transformer: Any, masked_backend: str) -> int:
     """Wrap every attention processor in MaskAwareProcessor; returns how many were wrapped. A layer whose fast
     kernel fails records why on the transformer, for `fallback_note`."""
+    owner = weakref.ref(transformer)  # the processors live inside the transformer: no cycle through them
+
     def record(note: str) -> None:
-        setattr(transformer, _FALLBACK, note)
+        if (module := owner()) is not None:
+            setattr(module, _FALLBACK, note)
 
     count = 0
     for module in attention_modules(transformer):

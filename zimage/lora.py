@@ -73,6 +73,7 @@ class LoraLibrary:
             raise ValidationError(f"Invalid LoRA hub id(s): {', '.join(bad)}.", code="bad_setting",
                                   message=f"LoRA hub id {', '.join(bad)}")
         self._hashes: dict[tuple[str, int, int], str] = {}
+        self._fetched: dict[str, Path] = {}  # hub id -> file: each request would otherwise ask the hub again
         self._lock = threading.Lock()
 
     def available(self) -> list[LoraFile]:
@@ -100,12 +101,15 @@ class LoraLibrary:
         """The file on disk; a hub LoRA is fetched (or taken from the hub cache) on first use."""
         if lora.path is not None:
             return lora.path
+        if lora.hub_id in self._fetched and self._fetched[lora.hub_id].exists():
+            return self._fetched[lora.hub_id]
         from huggingface_hub import hf_hub_download
 
         parts = lora.hub_id.split("/")
         repo, filename = "/".join(parts[:2]), "/".join(parts[2:]) or HUB_DEFAULT_FILE
         try:
-            return Path(hf_hub_download(repo, filename))
+            self._fetched[lora.hub_id] = Path(hf_hub_download(repo, filename))
+            return self._fetched[lora.hub_id]
         except Exception as error:  # noqa: BLE001 - offline, missing repo, missing file: one message
             raise ValidationError(f"The LoRA {lora.name!r} could not be downloaded ({type(error).__name__}).",
                                   code="lora_unavailable", name=lora.name, reason=type(error).__name__) from None
@@ -149,23 +153,27 @@ def library_for(folder: Path | None, hub_ids: tuple[str, ...]) -> LoraLibrary:
 class LoraAdapters:
     """The LoRA state of one pipeline's transformer, set per request. Call `activate` under the run lock."""
 
-    def __init__(self, pipe: Any, library: LoraLibrary, hotswap: bool = False) -> None:
+    def __init__(self, pipe: Any, library: LoraLibrary, hotswap: bool = False, fetch_hub: bool = False) -> None:
+        """`fetch_hub`: with hot-swapping, hub LoRAs may be downloaded now to size and fill the slot (the loader
+        allows it when the hub answered its quick probe, so a machine without network does not wait at start)."""
         self.pipe = pipe
         self.library = library
         self.hotswap = hotswap
+        self.fetch_hub = fetch_hub
         self._slot_filled = False
         # What the hot-swap slot holds: (file hash, weight), _ZEROS, or None when unknown (a swap failed midway).
         self._in_slot: tuple[str, float] | None = None
         if hotswap:
             # Must come before the first LoRA is loaded (and before compiling): it pads every LoRA to one rank
             # and keeps scalings as tensors, so a swap only copies weights.
-            pipe.enable_lora_hotswap(target_rank=max_rank(library, fetch_hub=True))
+            pipe.enable_lora_hotswap(target_rank=max_rank(library, fetch_hub=fetch_hub))
 
     def prime(self) -> None:
         """With hot-swapping, fill the slot (at weight 0) before compiling, so no later swap changes the graph: from a
         local file if there is one, else from a hub LoRA (fetched now rather than at a user's request, where
         filling the slot would recompile every block)."""
-        offered = sorted(self.library.available(), key=lambda item: item.path is None)  # local files first
+        offered = [item for item in self.library.available() if item.path is not None or self.fetch_hub]
+        offered.sort(key=lambda item: item.path is None)  # local files first
         for item in offered if self.hotswap else []:
             try:
                 self._swap_in([LoraRef(item.name, 0.0, self.library.sha12(item))])

@@ -18,7 +18,7 @@ from .lora import LoraAdapters, LoraLibrary, library_for
 from .model_info import ModelInfo
 from .modelhash import short_hash
 from .safety import SafetyFilter
-from .source import ModelSource, local_folder, resolve
+from .source import ModelSource, hub_reachable, local_folder, resolve
 
 if TYPE_CHECKING:
     from .speed import SpeedReport  # imported for real only when a model loads: it imports torch
@@ -83,7 +83,9 @@ def load_model(settings: Settings, report_stage: Callable[[str], None] = lambda 
         torch.set_num_threads(1)
     # With compile on, LoRAs are hot-swapped into one slot that must exist before compiling (and before fp8 and
     # the memory mode, which then treat the slot's layers like the rest), so switching never recompiles.
-    adapters = LoraAdapters(pipe, lora_library(settings), hotswap=settings.compile)
+    library = lora_library(settings)
+    fetch_hub = settings.compile and bool(library.hub_ids) and hub_reachable(settings.hub_timeout)
+    adapters = LoraAdapters(pipe, library, hotswap=settings.compile, fetch_hub=fetch_hub)
     adapters.prime()
     report_stage(SPEED)
     report = speed.apply(pipe, settings, device)

@@ -294,6 +294,9 @@ def quantize_fp8(transformer: Any) -> bool:
         quantize_(transformer, fp8_config(), filter_fn=fp8_filter)
     except Exception as exc:  # noqa: BLE001 - old torchao lacks the config; errors vary by version
         log.warning("fp8 quantization failed: %s", exc)
+        if _partly_quantized(transformer):  # it cannot be undone: treat it as fp8, so no offload mode takes it
+            log.warning("fp8 quantization stopped partway; the layers already quantized stay fp8.")
+            transformer._zimage_fp8 = True
         return False
     transformer._zimage_fp8 = True
     try:
@@ -302,6 +305,10 @@ def quantize_fp8(transformer: Any) -> bool:
         log.warning("fp8: inductor's tuning settings could not be applied: %s", exc)
     log.info("Quantized the transformer's large linear layers to fp8 (per-row scales) with torchao.")
     return True
+
+
+def _partly_quantized(transformer: Any) -> bool:
+    return any(type(param).__module__.startswith("torchao") for param in transformer.parameters())
 
 
 def fp8_config() -> Any:
@@ -420,10 +427,8 @@ def apply(pipe: Any, settings: Any, device: str | torch.device) -> SpeedReport:
                     f"{' or '.join(repr(m) for m in RESIDENT_TRANSFORMER_MODES)} only")
     fp8 = False
     if settings.fp8 and not fp8_note:
-        pipe.transformer.to(target)  # quantize on the device: fast, and the bf16 copy never sits beside the rest
-        fp8 = quantize_fp8(pipe.transformer)
-        fp8_note = "" if fp8 else "fp8 skipped: quantization failed, see the log"
-        if not fp8:  # the mode was chosen for fp8 weights; the bf16 ones may need another
+        fp8, fp8_note = _quantize_on(pipe.transformer, target)
+        if not fp8 and not is_fp8(pipe.transformer):  # the mode was chosen for fp8 weights; bf16 may need another
             pipe.transformer.to("cpu")
             free_memory()
             memory_mode = resolve_memory_mode(settings.memory, target, footprint(pipe))
@@ -451,6 +456,21 @@ def apply(pipe: Any, settings: Any, device: str | torch.device) -> SpeedReport:
                          attention_note=attention_note)
     log.info("Speed levers: %s", report.summary())
     return report
+
+
+def _quantize_on(transformer: Any, device: torch.device) -> tuple[bool, str]:
+    """Quantize on the device (fast, and the bf16 copy never sits beside the rest); return (done, note). The
+    memory mode was chosen for fp8 weights, so the bf16 transformer may not fit there: then fp8 is skipped."""
+    try:
+        transformer.to(device)
+    except torch.OutOfMemoryError:
+        transformer.to("cpu")
+        free_memory()
+        return False, "fp8 skipped: the bf16 transformer does not fit on the GPU to be quantized there"
+    if quantize_fp8(transformer):
+        return True, ""
+    stopped = " partway, some layers stay fp8" if is_fp8(transformer) else ""
+    return False, f"fp8 skipped: quantization failed{stopped}, see the log"
 
 
 def _real_rope_for_compile(transformer: Any) -> str:
