@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import torch
 
-from .errors import unknown_choice
+from .errors import exception_summary, unknown_choice
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +121,7 @@ class MaskAwareProcessor:
             self.fast = self.masked
             if self.on_fallback is not None:
                 self.on_fallback(f"attention kernel {getattr(fast, 'value', fast)} failed when first run, using "
-                                 f"{getattr(masked, 'value', masked)}: {type(exc).__name__}: "
-                                 f"{' '.join(str(exc).split())[:200]}")
+                                 f"{getattr(masked, 'value', masked)}: {exception_summary(exc)}")
             return self.masked(attn, hidden_states, **inputs)
 
 

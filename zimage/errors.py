@@ -28,6 +28,11 @@ class ValidationError(ZImageError):
     code = "invalid"
 
 
+def exception_summary(error: BaseException, limit: int = 200) -> str:
+    """"TypeName: message" on one line, the message cut at `limit` characters: for status notes and metadata."""
+    return f"{type(error).__name__}: {' '.join(str(error).split())[:limit]}"
+
+
 def unknown_choice(what: str, value: Any, allowed: Any, code: str) -> ValidationError:
     """The one shape of "unknown X, choose one of ..." errors: sizes, presets, languages, settings."""
     shown = repr(value)[:40] if not isinstance(value, str) else repr(value[:40])

@@ -20,7 +20,7 @@ import torch
 from .attention import AUTO, NATIVE_BACKEND, set_attention_backend  # noqa: F401 - bench.gpu reads the first two
 from .config import RESIDENT_TRANSFORMER_MODES, on_zero_gpu
 from .devices import free_memory
-from .errors import ValidationError
+from .errors import ValidationError, exception_summary
 from .request import GUIDANCE_SCALE
 from .memory import footprint, place, resolve_memory_mode
 from .prompt_cache import prompt_embeds
@@ -186,13 +186,9 @@ def fallback_note(transformer: Any) -> str:
     return str(getattr(transformer, "_zimage_speed_fallback", ""))
 
 
-def _why(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
-
-
 def _compile_failed_note(transformer: Any, when: str, exc: BaseException) -> str:
     stays = " (the fp8 weights stay: eager fp8 is slower than bf16)" if is_fp8(transformer) else ""
-    return f"compile failed at {when}, running eager{stays}: {_why(exc)}"
+    return f"compile failed at {when}, running eager{stays}: {exception_summary(exc)}"
 
 
 def compile_unavailable_reason() -> str | None:
@@ -264,7 +260,7 @@ def _eager_if_aoti_fails(transformer: Any) -> None:
                     log.exception("Ahead-of-time compiled blocks failed at their first call; running eagerly")
                     _back_to_eager(patched)
                     transformer._zimage_speed_fallback = ("ahead-of-time blocks failed at their first call, running "
-                                                          f"eager: {_why(exc)}")
+                                                          f"eager: {exception_summary(exc)}")
                 else:
                     log.exception("An ahead-of-time compiled block failed; this call runs eagerly")
                 return type(_block).forward(_block, *args, **kwargs)
@@ -533,7 +529,7 @@ def _warm_up_or_fall_back(pipe: Any, device: torch.device, compiled: bool,
             if attention != NATIVE_BACKEND:
                 log.exception("Attention %r failed at warm-up; using %r instead", attention, NATIVE_BACKEND)
                 attention = set_attention_backend(pipe.transformer, NATIVE_BACKEND)
-                attention_note = f"attention kernel failed at warm-up, using native: {_why(exc)}"
+                attention_note = f"attention kernel failed at warm-up, using native: {exception_summary(exc)}"
                 if compiled:
                     torch._dynamo.reset()  # the graphs traced with the failed kernel
             elif compiled:
