@@ -51,6 +51,7 @@ RECOMPILE_LIMIT = 16
 # batches of them build an attention mask, now instead of at a user's first such request.
 WARM_PROMPTS = ("warm-up", "a long warm-up prompt " * 12, "a warm-up prompt of middle length " * 4)
 _GUARDED = "_zimage_guarded"  # on eager_if_compile_fails' wrapper: the instance forward it replaced, or None
+_FALLBACK = "_zimage_speed_fallback"  # on the transformer: why compiled blocks were undone at a request
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ def uncompile(transformer: Any) -> None:
     use_complex_rope(transformer)
     _unguard(transformer)
     torch.compiler.set_stance("default")  # eager_if_compile_fails may have changed it
-    vars(transformer).pop("_zimage_speed_fallback", None)
+    vars(transformer).pop(_FALLBACK, None)
     for module in transformer.modules():
         if getattr(module, "_compiled_call_impl", None) is not None:
             module._compiled_call_impl = None
@@ -160,7 +161,7 @@ def eager_if_compile_fails(transformer: Any, warmed_up: bool) -> None:
                 return output
             log.error("torch.compile failed at its first call; the transformer runs eagerly from now on", exc_info=exc)
             uncompile(transformer)  # removes this guard too
-            transformer._zimage_speed_fallback = _compile_failed_note(transformer, "the first request", exc)
+            setattr(transformer, _FALLBACK, _compile_failed_note(transformer, "the first request", exc))
             return output
         worked[0] = True
         return output
@@ -183,7 +184,7 @@ def _unguard(transformer: Any) -> None:
 
 def fallback_note(transformer: Any) -> str:
     """Why compiled blocks were undone at a request (`eager_if_compile_fails`, `_eager_if_aoti_fails`), or ""."""
-    return str(getattr(transformer, "_zimage_speed_fallback", ""))
+    return str(getattr(transformer, _FALLBACK, ""))
 
 
 def _compile_failed_note(transformer: Any, when: str, exc: BaseException) -> str:
@@ -259,8 +260,8 @@ def _eager_if_aoti_fails(transformer: Any) -> None:
                 if not worked[0]:
                     log.exception("Ahead-of-time compiled blocks failed at their first call; running eagerly")
                     _back_to_eager(patched)
-                    transformer._zimage_speed_fallback = ("ahead-of-time blocks failed at their first call, running "
-                                                          f"eager: {exception_summary(exc)}")
+                    setattr(transformer, _FALLBACK, "ahead-of-time blocks failed at their first call, running eager: "
+                            + exception_summary(exc))
                 else:
                     log.exception("An ahead-of-time compiled block failed; this call runs eagerly")
                 return type(_block).forward(_block, *args, **kwargs)
@@ -459,9 +460,7 @@ def _quantize_on(transformer: Any, device: torch.device) -> tuple[bool, str]:
     memory mode was chosen for fp8 weights, so the bf16 transformer may not fit there: then fp8 is skipped."""
     try:
         transformer.to(device)
-    except torch.OutOfMemoryError:
-        transformer.to("cpu")
-        free_memory()
+    except torch.OutOfMemoryError:  # apply() takes it back to the CPU, as after any failed quantization
         return False, "fp8 skipped: the bf16 transformer does not fit on the GPU to be quantized there"
     if quantize_fp8(transformer):
         return True, ""
