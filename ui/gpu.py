@@ -22,7 +22,7 @@ import spaces  # noqa: F401 - app.py imports it before torch; imported here for 
 import gradio as gr
 from PIL import Image
 
-from zimage.cancel import CancelToken
+from zimage.cancel import CancelToken, stop_if_asked
 from zimage.engine import Engine
 from zimage.enhance import Enhanced
 from zimage.errors import (BlockedError, BusyError, CancelledError, EnhanceError, GenerationError, ModelLoadError,
@@ -127,8 +127,7 @@ class ZeroGPURunner:
                          source: SourceImage | None = None, mask: Image.Image | None = None) -> list[GeneratedImage]:
             # One GPU function for both, so text-to-image and edits share ZeroGPU's queue and error handling.
             try:
-                if cancel is not None:
-                    cancel.raise_if_set()  # Stop pressed while the request waited for a GPU
+                stop_if_asked(cancel)  # Stop pressed while the request waited for a GPU
                 if source is not None:
                     return engine.edit(request, source, mask, progress, cancel)
                 return engine.generate(request, progress, cancel)
@@ -143,8 +142,7 @@ class ZeroGPURunner:
         @spaces.GPU(duration=int(engine.settings.enhancer.timeout) + 15)
         def gpu_enhance(idea: str, seed: int, cancel: CancelToken | None) -> Iterator[Enhanced | gr.Error]:
             try:
-                if cancel is not None:
-                    cancel.raise_if_set()
+                stop_if_asked(cancel)
                 yield from engine.enhance(idea, seed, cancel)
             except Exception as error:  # noqa: BLE001 - out of memory while decoding, say: one translated line
                 yield send_back(error, enhance_failed())
@@ -178,8 +176,7 @@ class ZeroGPURunner:
     def _call(self, request: GenerationRequest, progress: ProgressFn | None, cancel: CancelToken | None,
               *edit: object) -> list[GeneratedImage]:
         self._load_here()
-        if cancel is not None:
-            cancel.raise_if_set()  # Stop pressed before the GPU call: spend no quota on it
+        stop_if_asked(cancel)  # Stop pressed before the GPU call: spend no quota on it
         with errors_from_worker():
             result = self._gpu_generate(request, progress, cancel, *edit)
             raise_if_sent(result)

@@ -40,6 +40,12 @@ class CancelToken:
         Path(self.path).unlink(missing_ok=True)
 
 
+def stop_if_asked(cancel: CancelToken | None) -> None:
+    """Raise CancelledError when there is a token and Stop has set it."""
+    if cancel is not None:
+        cancel.raise_if_set()
+
+
 class CancelTable:
     """The runs in flight, by browser session, so Stop reaches only that user's own work."""
 

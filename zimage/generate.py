@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import torch
 
-from .cancel import CancelToken
+from .cancel import CancelToken, stop_if_asked
 from .devices import free_memory
 from .errors import CancelledError, GenerationError
 from .prompt_cache import prompt_embeds
@@ -41,8 +41,7 @@ def step_callback(progress: ProgressFn | None, cancel: CancelToken | None, total
     """diffusers' per-step hook: stop between steps when asked, and report progress."""
 
     def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict) -> dict:
-        if cancel is not None:
-            cancel.raise_if_set()
+        stop_if_asked(cancel)
         if progress is not None:
             progress(step + 1, total)
         return tensors

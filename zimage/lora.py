@@ -216,10 +216,14 @@ class LoraAdapters:
 
     def _load(self, lora: LoraRef) -> str:
         # Named by content: the same file is loaded once per pipeline, whoever asked for it first.
-        name = f"lora_{lora.sha12 or self.library.sha12(self.library.find(lora.name))}"
+        name = f"lora_{self._sha12(lora)}"
         if name not in self._loaded_names():
             self._load_weights(lora, self._checked_path(lora), name)
         return name
+
+    def _sha12(self, lora: LoraRef) -> str:
+        """The file's hash: the one the request resolved, else the library's."""
+        return lora.sha12 or self.library.sha12(self.library.find(lora.name))
 
     def _checked_path(self, lora: LoraRef) -> Path:
         path = self.library.local_path(self.library.find(lora.name))
@@ -269,8 +273,7 @@ class LoraAdapters:
         lora = loras[0]
         path = self._checked_path(lora)  # a file gone or broken is an error even when no swap is needed
         # At weight 0 every LoRA is the base model: zeros in the slot, whichever file it came from.
-        wanted = _ZEROS if lora.weight == 0 else (lora.sha12 or self.library.sha12(self.library.find(lora.name)),
-                                                  float(lora.weight))
+        wanted = _ZEROS if lora.weight == 0 else (self._sha12(lora), float(lora.weight))
         if wanted == self._in_slot:
             return  # the same LoRA at the same weight as the last request: nothing to read or copy
         state, metadata = self.pipe.lora_state_dict(str(path), return_lora_metadata=True)

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 from PIL import Image
 
-from .cancel import CancelToken
+from .cancel import CancelToken, stop_if_asked
 from .config import ReplicaSettings, Settings
 from .enhance import Enhanced
 from .errors import BusyError, CancelledError, GenerationError, ModelLoadError, ZImageError
@@ -117,8 +117,7 @@ class RayRunner:
             except BusyError:
                 if time.monotonic() > deadline:
                     raise
-            if cancel is not None:
-                cancel.raise_if_set()
+            stop_if_asked(cancel)
             time.sleep(RETRY_POLL_S)
 
     def _deploy(self) -> None:
