@@ -36,8 +36,7 @@ class ModelInfo:
 
     def speed_text(self, lang: str) -> str:
         """`speed` in the reader's language."""
-        return describe(memory_mode=self.memory_mode, attention=self.attention, compiled=self.compiled,
-                        real_rope=self.real_rope, aoti=self.aoti, fp8=self.fp8, notes=self.speed_notes, lang=lang)
+        return describe(self, self.speed_notes, lang)
 
     def levers_undone(self, note: str) -> "ModelInfo":
         """These facts after compiled blocks (torch.compile's or ZeroGPU's) were undone at a request, `note` saying

@@ -78,8 +78,7 @@ class SpeedReport:
 
     def summary(self, lang: str = "en") -> str:
         """One line for the log and the model status: what runs, then what was skipped and why."""
-        return describe(memory_mode=self.memory_mode, attention=self.attention, compiled=self.compiled,
-                        real_rope=self.real_rope, aoti=self.aoti, fp8=self.fp8, notes=self.notes(), lang=lang)
+        return describe(self, self.notes(), lang)
 
 
 # --- torch.compile -----------------------------------------------------------------------------------------
