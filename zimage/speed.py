@@ -507,9 +507,9 @@ def _warm_up_or_fall_back(pipe: Any, device: torch.device, compiled: bool,
     first (diffusers accepts a backend without running it, so a build with no kernel for this GPU, or one that
     cannot be traced, fails only here), then the compiled blocks, which are worth more than the kernel (regional
     compile 1.4x on the H200, an attention kernel a few per cent); once compile is undone the chosen kernel gets
-    another try, eagerly, since compile may have been the culprit all along. Out of memory is no lever's fault: the warm-up is
-    retried at 256x256, then skipped (requests get their own message with the size that failed). Anything left
-    fails the load. Returns (seconds or None, compile note, attention in use, attention note)."""
+    another try, eagerly, since compile may have been the culprit all along. Out of memory is no lever's fault:
+    the warm-up is retried at 256x256, then skipped (requests get their own message with the size that failed).
+    Anything left fails the load. Returns (seconds or None, compile note, attention in use, attention note)."""
     side = 1024 if compiled else 256
     compile_note = attention_note = ""
     chosen = attention
